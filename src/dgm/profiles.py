@@ -1,0 +1,174 @@
+"""Execution profiles, per-profile experiment settings, and the run card.
+
+A *profile* sizes every experiment in the book:
+
+- ``smoke``: every chapter runs in seconds; the tests build the book with it.
+- ``cpu``: meaningful results on a laptop-class CPU in minutes; the default without CUDA.
+- ``gpu``: the homework's full settings; the default when CUDA is available.
+
+Choose one with the environment variable ``DGM_PROFILE``. Each experiment keeps its settings
+in a frozen dataclass and lists one value per profile in a :class:`ByProfile`, next to the
+experiment's code. Chapters call :func:`run_card` to show what actually ran.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import torch
+
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
+PROFILE_ENV = "DGM_PROFILE"
+
+T = TypeVar("T")
+
+
+def check_profile(name: str) -> str:
+    """Return ``name`` if it is a valid profile, else raise ``ValueError`` listing the valid ones."""
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown execution profile {name!r} (from {PROFILE_ENV}); "
+            f"valid profiles: {', '.join(PROFILES)}"
+        )
+    return name
+
+
+def current_profile(environ: Mapping[str, str] | None = None) -> str:
+    """The active profile: ``$DGM_PROFILE`` if set, else ``gpu`` with CUDA and ``cpu`` without."""
+    environ = os.environ if environ is None else environ
+    name = environ.get(PROFILE_ENV, "").strip()
+    if name:
+        return check_profile(name)
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def default_device() -> torch.device:
+    """CUDA when present, CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    """A human-readable name of ``device``: the GPU's model, or the CPU and its core count."""
+    device = torch.device(default_device() if device is None else device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    cpu = platform.processor() or platform.machine() or "unknown"
+    return f"cpu ({cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+@dataclass(frozen=True)
+class ByProfile(Generic[T]):
+    """One value per execution profile, e.g. one frozen settings dataclass for each."""
+
+    smoke: T
+    cpu: T
+    gpu: T
+
+    def get(self, profile: str | None = None) -> T:
+        """The value for ``profile`` (default: :func:`current_profile`)."""
+        name = current_profile() if profile is None else check_profile(profile)
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What one training run did: its name, number of epochs and wall-clock seconds."""
+
+    name: str
+    epochs: int
+    wall_time_s: float
+
+
+@dataclass
+class RunLog:
+    """Collects the trainings a chapter runs, each timed with :meth:`training`."""
+
+    trainings: list[TrainingRecord] = field(default_factory=list)
+
+    @contextmanager
+    def training(self, name: str, epochs: int) -> Iterator[None]:
+        """Time the body of the ``with`` block as the training called ``name``."""
+        start = time.perf_counter()
+        yield
+        self.record(name, epochs, time.perf_counter() - start)
+
+    def record(self, name: str, epochs: int, wall_time_s: float) -> TrainingRecord:
+        """Add a training that was timed elsewhere (or loaded from a checkpoint: 0 epochs)."""
+        if any(t.name == name for t in self.trainings):
+            raise ValueError(f"a training called {name!r} is already in this run log")
+        if epochs < 0 or wall_time_s < 0:
+            raise ValueError(f"epochs and wall time must be >= 0, got {epochs}, {wall_time_s}")
+        rec = TrainingRecord(name, int(epochs), float(wall_time_s))
+        self.trainings.append(rec)
+        return rec
+
+
+@dataclass(frozen=True)
+class RunCard:
+    """What a chapter ran: profile, device, torch version, data set and each training's time."""
+
+    profile: str
+    device: str
+    torch_version: str
+    dataset: str
+    trainings: tuple[TrainingRecord, ...]
+
+    @property
+    def total_time_s(self) -> float:
+        return sum(t.wall_time_s for t in self.trainings)
+
+    def as_dict(self) -> dict[str, object]:
+        """Flat values a chapter can glue into its text (``run_profile``, ``run_device``, ...)."""
+        out: dict[str, object] = {
+            "run_profile": self.profile,
+            "run_device": self.device,
+            "run_torch": self.torch_version,
+            "run_dataset": self.dataset,
+            "run_total_time_s": round(self.total_time_s, 1),
+        }
+        for t in self.trainings:
+            out[f"run_epochs_{t.name}"] = t.epochs
+            out[f"run_time_s_{t.name}"] = round(t.wall_time_s, 1)
+        return out
+
+    def to_markdown(self) -> str:
+        """The card as a Markdown table."""
+        rows = [
+            "| | |",
+            "|---|---|",
+            f"| profile | `{self.profile}` |",
+            f"| device | {self.device} |",
+            f"| torch | {self.torch_version} |",
+            f"| data | {self.dataset} |",
+        ]
+        for t in self.trainings:
+            rows.append(f"| training `{t.name}` | {t.epochs} epochs, {t.wall_time_s:.1f} s |")
+        rows.append(f"| total training time | {self.total_time_s:.1f} s |")
+        return "\n".join(rows)
+
+    def _repr_markdown_(self) -> str:
+        return "**Run card**: what this page executed.\n\n" + self.to_markdown()
+
+
+def run_card(
+    dataset: str,
+    log: RunLog | None = None,
+    profile: str | None = None,
+    device: torch.device | str | None = None,
+) -> RunCard:
+    """The run card of a chapter; display it as a cell's last expression, glue ``as_dict()``."""
+    if not dataset:
+        raise ValueError("the run card needs the name of the data set the chapter used")
+    return RunCard(
+        profile=current_profile() if profile is None else check_profile(profile),
+        device=device_name(device),
+        torch_version=torch.__version__,
+        dataset=dataset,
+        trainings=tuple(log.trainings) if log is not None else (),
+    )

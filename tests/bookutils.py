@@ -1,0 +1,109 @@
+"""Helpers for tests that build a book and read what it executed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER_HEADER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+    format_version: 0.13
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+@dataclass(frozen=True)
+class Build:
+    """A finished book build: its exit code, its log and where it wrote."""
+
+    returncode: int
+    log: str
+    out: Path
+
+    @property
+    def html(self) -> Path:
+        return self.out / "_build" / "html"
+
+    @property
+    def executed(self) -> Path:
+        return self.out / "_build" / "jupyter_execute"
+
+
+def build_book(root: Path, out: Path, **env: str) -> Build:
+    """Run ``python -m dgm.bookbuild build root --output out`` (what ``make book`` runs)."""
+    environ = {**os.environ, **env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dgm.bookbuild", "build", str(root), "--output", str(out)],
+        capture_output=True, text=True, env=environ, cwd=root,
+    )
+    return Build(proc.returncode, proc.stdout + proc.stderr, out)
+
+
+def make_mini_book(root: Path, chapters: dict[str, str]) -> Path:
+    """A book with the project's own ``_config.yml`` and the given chapters (name -> body)."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "_config.yml", root / "_config.yml")
+    (root / "book").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "book" / "references.bib", root / "book" / "references.bib")
+    (root / "src" / "dgm").mkdir(parents=True, exist_ok=True)
+    (root / "src" / "dgm" / "__init__.py").touch()
+    (root / "requirements.txt").write_text("numpy\n")
+    names = list(chapters)
+    toc = [
+        "format: jb-book",
+        f"root: book/{names[0]}",
+    ]
+    if len(names) > 1:
+        toc.append("chapters:")
+        toc += [f"  - file: book/{n}" for n in names[1:]]
+    (root / "_toc.yml").write_text("\n".join(toc) + "\n")
+    for name, body in chapters.items():
+        (root / "book" / f"{name}.md").write_text(CHAPTER_HEADER + body)
+    return root
+
+
+def glued(notebook: Path) -> dict[str, str]:
+    """The values a notebook glued with ``myst_nb.glue``: name -> ``text/plain`` output."""
+    nb = json.loads(Path(notebook).read_text())
+    out: dict[str, str] = {}
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            meta = output.get("metadata", {}).get("scrapbook", {})
+            if "name" in meta:
+                data = output.get("data", {})
+                out[meta["name"]] = data.get("text/plain", "")
+    return out
+
+
+def toc_files(toc_path: Path) -> list[str]:
+    """Every ``file:`` (and the ``root:``) named in a ``_toc.yml``."""
+    import yaml
+
+    toc = yaml.safe_load(Path(toc_path).read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return files

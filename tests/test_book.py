@@ -1,0 +1,63 @@
+"""The book build is a test: the whole book in the smoke profile, and its failure paths."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bookutils import ROOT, build_book, make_mini_book, toc_files
+
+pytestmark = pytest.mark.book
+
+
+def test_whole_book_builds_without_warnings(built_book):
+    assert built_book.returncode == 0, built_book.log[-6000:]
+    assert "build succeeded" in built_book.log
+    # Sphinx warnings read "path: WARNING: ..."; -W turns them into errors, this names them.
+    sphinx_warnings = re.findall(r"^.*\bWARNING: .*$", built_book.log, flags=re.M)
+    assert not sphinx_warnings, "\n".join(sphinx_warnings)
+
+
+def test_every_toc_entry_produced_a_page(built_book):
+    assert built_book.returncode == 0, built_book.log[-3000:]
+    files = toc_files(ROOT / "_toc.yml")
+    assert "book/intro" in files
+    for f in files:
+        page = built_book.html / f"{f}.html"
+        assert page.is_file(), f"{f} is in _toc.yml but {page} was not written"
+        assert page.stat().st_size > 2000
+    assert (built_book.html / "index.html").is_file()
+
+
+def test_every_chapter_is_in_the_toc():
+    chapters = {p.relative_to(ROOT).with_suffix("").as_posix() for p in (ROOT / "book").rglob("*.md")}
+    assert chapters <= set(toc_files(ROOT / "_toc.yml")), chapters - set(toc_files(ROOT / "_toc.yml"))
+
+
+def test_a_failing_cell_fails_the_build(tmp_path):
+    root = make_mini_book(tmp_path / "src", {
+        "intro": "# Intro\n\n```{code-cell} ipython3\nraise RuntimeError('this cell fails')\n```\n",
+    })
+    build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
+    assert build.returncode != 0
+    assert "this cell fails" in build.log
+
+
+def test_a_broken_reference_fails_the_build(tmp_path):
+    root = make_mini_book(tmp_path / "src", {
+        "intro": "# Intro\n\nSee {ref}`a-label-that-does-not-exist`.\n",
+    })
+    build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
+    assert build.returncode != 0
+    assert "a-label-that-does-not-exist" in build.log
+
+
+def test_a_good_mini_book_builds(tmp_path):
+    # The control for the two failure tests above: the same machinery passes on good input.
+    root = make_mini_book(tmp_path / "src", {
+        "intro": "# Intro\n\n(good-label)=\n## Section\n\nSee {ref}`good-label`.\n\n"
+                 "```{code-cell} ipython3\nprint(1 + 1)\n```\n",
+    })
+    build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
+    assert build.returncode == 0, build.log[-3000:]
