@@ -3,3 +3,18 @@
 This module only re-exports the homework's public names, so that ``from dgm import VAE2d``
 works as students know it. Each name lives in the module named after its concept.
 """
+
+from dgm.data import generate_2d_data
+from dgm.gaussians import get_normal_KL, get_normal_nll
+from dgm.nets import FullyConnectedMLP
+from dgm.training import train_model
+from dgm.vae import VAE2d
+
+__all__ = [
+    "FullyConnectedMLP",
+    "VAE2d",
+    "generate_2d_data",
+    "get_normal_KL",
+    "get_normal_nll",
+    "train_model",
+]

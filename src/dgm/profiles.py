@@ -78,11 +78,15 @@ class ByProfile(Generic[T]):
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """What one training run did: its name, number of epochs and wall-clock seconds."""
+    """What one training run did: its name, number of epochs and wall-clock seconds.
+
+    ``loaded`` marks weights reused from a checkpoint: the time is that of the original training.
+    """
 
     name: str
     epochs: int
     wall_time_s: float
+    loaded: bool = False
 
 
 @dataclass
@@ -98,13 +102,13 @@ class RunLog:
         yield
         self.record(name, epochs, time.perf_counter() - start)
 
-    def record(self, name: str, epochs: int, wall_time_s: float) -> TrainingRecord:
-        """Add a training that was timed elsewhere (or loaded from a checkpoint: 0 epochs)."""
+    def record(self, name: str, epochs: int, wall_time_s: float, loaded: bool = False) -> TrainingRecord:
+        """Add a training that was timed elsewhere, or (``loaded=True``) reused from a checkpoint."""
         if any(t.name == name for t in self.trainings):
             raise ValueError(f"a training called {name!r} is already in this run log")
         if epochs < 0 or wall_time_s < 0:
             raise ValueError(f"epochs and wall time must be >= 0, got {epochs}, {wall_time_s}")
-        rec = TrainingRecord(name, int(epochs), float(wall_time_s))
+        rec = TrainingRecord(name, int(epochs), float(wall_time_s), bool(loaded))
         self.trainings.append(rec)
         return rec
 
@@ -121,7 +125,13 @@ class RunCard:
 
     @property
     def total_time_s(self) -> float:
+        """Seconds of training behind the results, checkpoints included."""
         return sum(t.wall_time_s for t in self.trainings)
+
+    @property
+    def build_time_s(self) -> float:
+        """Seconds spent training in this build (checkpoints reused cost nothing)."""
+        return sum(t.wall_time_s for t in self.trainings if not t.loaded)
 
     def as_dict(self) -> dict[str, object]:
         """Flat values a chapter can glue into its text (``run_profile``, ``run_device``, ...)."""
@@ -135,6 +145,7 @@ class RunCard:
         for t in self.trainings:
             out[f"run_epochs_{t.name}"] = t.epochs
             out[f"run_time_s_{t.name}"] = round(t.wall_time_s, 1)
+            out[f"run_loaded_{t.name}"] = t.loaded
         return out
 
     def to_markdown(self) -> str:
@@ -148,8 +159,9 @@ class RunCard:
             f"| data | {self.dataset} |",
         ]
         for t in self.trainings:
-            rows.append(f"| training `{t.name}` | {t.epochs} epochs, {t.wall_time_s:.1f} s |")
-        rows.append(f"| total training time | {self.total_time_s:.1f} s |")
+            how = "loaded from a checkpoint of a training that took" if t.loaded else "trained in"
+            rows.append(f"| training `{t.name}` | {t.epochs} epochs, {how} {t.wall_time_s:.1f} s |")
+        rows.append(f"| total training time (this build) | {self.build_time_s:.1f} s |")
         return "\n".join(rows)
 
     def _repr_markdown_(self) -> str:

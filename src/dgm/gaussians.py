@@ -1,0 +1,92 @@
+"""Diagonal Gaussians: KL divergence, negative log-likelihood and reparameterised sampling.
+
+Every function works elementwise: a diagonal Gaussian in D dimensions is D independent scalar
+Gaussians, so a caller sums over the last dimension to get the D-dimensional quantity. Standard
+deviations are passed as their logarithm (``log_std``), as in the homework, so that any real
+network output is a valid parameter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _as_float(name: str, t: torch.Tensor) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    return t if t.is_floating_point() else t.to(torch.get_default_dtype())
+
+
+def check_broadcast(**tensors: torch.Tensor) -> torch.Size:
+    """The common shape of ``tensors``, refusing broadcasts that would silently enlarge them.
+
+    Torch would broadcast shapes ``(B,)`` and ``(B, 1)`` to ``(B, B)``: an outer product that is
+    almost never meant. Here the result must equal the shape of one of the inputs (the others
+    broadcast into it), and all tensors must live on one device.
+    """
+    devices = {t.device for t in tensors.values()}
+    if len(devices) > 1:
+        desc = ", ".join(f"{k} on {t.device}" for k, t in tensors.items())
+        raise ValueError(f"tensors are on different devices: {desc}")
+    shapes = {k: tuple(t.shape) for k, t in tensors.items()}
+    try:
+        shape = torch.broadcast_shapes(*shapes.values())
+    except RuntimeError as e:
+        raise ValueError(f"shapes do not broadcast: {shapes}") from e
+    if tuple(shape) not in shapes.values():
+        raise ValueError(
+            f"shapes {shapes} would broadcast to {tuple(shape)}, larger than every input; "
+            "reshape explicitly if that is intended"
+        )
+    return shape
+
+
+def get_normal_KL(
+    mean_1: torch.Tensor,
+    log_std_1: torch.Tensor,
+    mean_2: torch.Tensor | None = None,
+    log_std_2: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """KL(N(mean_1, exp(log_std_1)^2) || N(mean_2, exp(log_std_2)^2)), elementwise: (...) -> (...).
+
+    ``None`` for ``mean_2``/``log_std_2`` means the standard normal. Closed form:
+    ``log s2 - log s1 + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2``.
+    """
+    mean_1, log_std_1 = _as_float("mean_1", mean_1), _as_float("log_std_1", log_std_1)
+    mean_2 = torch.zeros_like(mean_1) if mean_2 is None else _as_float("mean_2", mean_2)
+    log_std_2 = torch.zeros_like(log_std_1) if log_std_2 is None else _as_float("log_std_2", log_std_2)
+    check_broadcast(mean_1=mean_1, log_std_1=log_std_1, mean_2=mean_2, log_std_2=log_std_2)
+    var_ratio = torch.exp(2 * (log_std_1 - log_std_2))
+    mean_term = (mean_1 - mean_2) ** 2 * torch.exp(-2 * log_std_2)
+    return log_std_2 - log_std_1 + 0.5 * (var_ratio + mean_term) - 0.5
+
+
+def get_normal_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """-log N(x | mean, exp(log_std)^2), elementwise: (...) -> (...).
+
+    Closed form: ``log_std + log(2 pi) / 2 + (x - mean)^2 / (2 exp(2 log_std))``.
+    """
+    x, mean, log_std = _as_float("x", x), _as_float("mean", mean), _as_float("log_std", log_std)
+    check_broadcast(x=x, mean=mean, log_std=log_std)
+    return log_std + 0.5 * LOG_2PI + 0.5 * (x - mean) ** 2 * torch.exp(-2 * log_std)
+
+
+def sample_normal(
+    mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Reparameterised sample ``mean + exp(log_std) * eps``, eps ~ N(0, I): (...) -> (...).
+
+    Gradients flow to ``mean`` and ``log_std`` (the reparameterisation trick, Kingma & Welling
+    2014). Pass ``eps`` to reuse noise.
+    """
+    mean, log_std = _as_float("mean", mean), _as_float("log_std", log_std)
+    check_broadcast(mean=mean, log_std=log_std)
+    if eps is None:
+        eps = torch.randn_like(mean + log_std)
+    else:
+        check_broadcast(mean=mean, log_std=log_std, eps=eps)
+    return mean + torch.exp(log_std) * eps
