@@ -61,3 +61,15 @@ def test_a_good_mini_book_builds(tmp_path):
     })
     build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
     assert build.returncode == 0, build.log[-3000:]
+
+
+def test_a_chapter_over_its_front_matter_timeout_fails_the_build(tmp_path):
+    # Chapters that train raise `mystnb: execution_timeout` in their front matter; it is honoured.
+    root = make_mini_book(tmp_path / "src", {
+        "intro": "# Intro\n\n```{code-cell} ipython3\nimport time\ntime.sleep(6)\n```\n",
+    })
+    chapter = root / "book" / "intro.md"
+    chapter.write_text(chapter.read_text().replace("kernelspec:", "mystnb:\n  execution_timeout: 2\nkernelspec:", 1))
+    build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
+    assert build.returncode != 0
+    assert "Timeout" in build.log or "timed out" in build.log
