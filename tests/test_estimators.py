@@ -16,8 +16,10 @@ from dgm.estimators import (
     gradient_inside_grad,
     make_target,
     normal_score,
+    plot_variances,
     run_variance_experiment,
     score_function_baseline_grad,
+    table_markdown,
     z_threshold,
 )
 
@@ -171,3 +173,17 @@ def test_glued_numbers_in_the_built_chapter(built_book):
     assert v["log_evidence"] == ESTIMATOR_SETTINGS.smoke.log_evidence
     assert v["max_dim"] == ESTIMATOR_SETTINGS.smoke.dims[-1]
     assert (ROOT / "book" / "theory" / "log_derivative_trick.md").is_file()
+
+
+def test_table_and_plot_show_every_estimator():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    r = run_variance_experiment(ESTIMATOR_SETTINGS.get("smoke"), "cpu")
+    table = table_markdown(r).splitlines()
+    assert len(table) == 2 + len(r.param_names) + 1  # header, rule, one row per parameter, max |z|
+    assert all(name in table[0] for name in r.table_mean)
+    fig = plot_variances(r)
+    left, right = fig.axes
+    assert len(left.get_lines()) == len(ESTIMATORS) + 1 and len(right.get_lines()) == len(ESTIMATORS)
+    assert left.get_xscale() == left.get_yscale() == "log"

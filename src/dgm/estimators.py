@@ -318,17 +318,21 @@ def table_markdown(result: VarianceResult) -> str:
 def plot_variances(result: VarianceResult):
     """Log-log plots of the variance against D and against S, one line per estimator; returns the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     s = result.settings
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
     for name, marker in zip(ESTIMATORS, "osd"):
         axes[0].loglog(s.dims, result.var_vs_dim[name], marker=marker, label=name)
         axes[1].loglog(s.n_samples, result.var_vs_samples[name], marker=marker, label=name)
+    axes[0].loglog(s.dims, result.offset_var_vs_dim(), "k--", label="$\\mathcal{L}^2\\, E[s^2] / S$ (prediction)")
     axes[0].set(xlabel="dimension D", ylabel="variance per coordinate of phi",
                 title=f"S = {s.samples_for_dim_sweep} samples")
     axes[1].set(xlabel="samples S per estimate", title=f"D = {s.dim_for_sample_sweep}")
-    for ax in axes:
+    for ax, ticks in zip(axes, (s.dims, s.n_samples)):
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend()
-    fig.tight_layout()
+        ax.set_xticks(ticks, [str(t) for t in ticks])  # label the swept values, not decades
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
