@@ -76,9 +76,18 @@ def make_mini_book(root: Path, chapters: dict[str, str]) -> Path:
 
 
 def glued(notebook: Path) -> dict[str, str]:
-    """The values a notebook glued with ``myst_nb.glue``: name -> ``text/plain`` output."""
-    nb = json.loads(Path(notebook).read_text())
+    """The values a notebook glued with ``myst_nb.glue``: name -> ``text/plain`` output.
+
+    myst-nb writes them to ``<notebook stem>.glue.json`` beside the executed notebook (with the
+    execution cache the ``.ipynb`` there has no outputs); outputs in the notebook are read too.
+    """
+    notebook = Path(notebook)
     out: dict[str, str] = {}
+    glue_file = notebook.with_suffix(".glue.json")
+    if glue_file.is_file():
+        for name, output in json.loads(glue_file.read_text()).items():
+            out[name] = output.get("data", {}).get("text/plain", "")
+    nb = json.loads(notebook.read_text())
     for cell in nb["cells"]:
         for output in cell.get("outputs", []):
             meta = output.get("metadata", {}).get("scrapbook", {})
