@@ -348,3 +348,11 @@ def test_readme_shows_a_current_screenshot():
     assert len(data) < 250_000, "keep the README screenshot small"
     assert "docs/screenshot.png" in (ROOT / "README.md").read_text()
     assert (ROOT / README_PAGE.replace(".html", ".md")).is_file(), "README_PAGE names a chapter that is gone"
+
+
+def test_a_missing_chromium_is_a_loud_failure_not_a_skip(monkeypatch):
+    import siteutils
+
+    monkeypatch.setattr(siteutils, "CHROMIUM", Path("/nonexistent/chromium"))
+    with pytest.raises(RuntimeError, match="make browser"):
+        siteutils.launch_chromium(playwright=None)
