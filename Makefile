@@ -6,15 +6,28 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book test clean distclean env
+.PHONY: book test clean distclean env browser
 
 book: $(STAMP)
 	$(BIN)/python -m dgm.bookbuild build .
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 env: $(STAMP)
+
+# The browser test (tests/test_site.py) drives Debian's Chromium, never a browser download, and
+# gets its offline MathJax with npm: apt-get installs whichever is missing (as root or via sudo).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@missing=""; test -x $(CHROMIUM) || missing="chromium"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make browser: apt-get install $$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,4 +40,4 @@ clean:
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .cache

@@ -1,0 +1,149 @@
+"""How the book is published and launched: the two workflows, Binder's files, the README."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bookutils import ROOT
+from dgm import bookbuild
+from dgm.colab import NOTEBOOKS_BRANCH
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+ORG, REPO = REPO_URL.split("/")[-2:]
+#: GitHub Pages' address for a project repository, derived here independently of the config's baseurl.
+SITE_URL = f"https://{ORG}.github.io/{REPO}/"
+
+
+def _workflow(name: str) -> dict:
+    wf = yaml.safe_load((WORKFLOWS / name).read_text())
+    wf["on"] = wf.pop(True, wf.get("on"))  # YAML 1.1 reads the key `on` as True
+    return wf
+
+
+def _steps(job: dict) -> list[dict]:
+    return job["steps"]
+
+
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("actionlint")
+    if not exe.is_file():
+        exe = shutil.which("actionlint")
+    assert exe, "actionlint is not installed: run `make env` (requirements.txt pins it)"
+    return subprocess.run([str(exe), "-no-color", *map(str, paths)], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_both_workflows_pass_actionlint():
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert [f.name for f in files] == ["ci.yml", "publish.yml"]
+    proc = _actionlint(*files)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+
+
+def test_actionlint_rejects_a_broken_workflow(tmp_path):
+    # The control: the linter above does look at what it is given.
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: missing\n"
+                   "    steps:\n      - run: echo ${{ github.no_such_thing }}\n")
+    proc = _actionlint(bad)
+    assert proc.returncode != 0
+    assert "missing" in proc.stdout
+
+
+def test_ci_runs_make_test_through_ci_run_on_a_cpu_runner():
+    wf = _workflow("ci.yml")
+    assert "push" in wf["on"] and "pull_request" in wf["on"]
+    (job,) = wf["jobs"].values()
+    assert job["runs-on"] == "ubuntu-latest"
+    assert any(s.get("run") == "bash .ci/run" for s in _steps(job))
+    run = (ROOT / ".ci" / "run").read_text()
+    assert "make browser" in run and run.rstrip().endswith("make test")
+
+
+def test_publish_builds_on_the_gpu_runner_and_deploys():
+    wf = _workflow("publish.yml")
+    assert wf["on"]["push"]["branches"] == ["main"] and "workflow_dispatch" in wf["on"]
+    build = wf["jobs"]["build"]
+    assert build["runs-on"] == """${{ fromJSON(vars.GPU_RUNNER_LABELS || '["self-hosted","gpu"]') }}"""
+    assert build["env"]["DGM_PROFILE"] == "gpu"
+    runs = [s.get("run", "") for s in _steps(build)]
+    uses = [s.get("uses", "").split("@")[0] for s in _steps(build)]
+    assert "nvidia-smi" in runs
+    assert "make env" in runs  # the same requirements.txt as everywhere
+    assert any("make book" in r for r in runs)  # bookbuild: -W -n --keep-going
+    assert "actions/upload-pages-artifact" in uses
+    pages = next(s for s in _steps(build) if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert pages["with"]["path"] == "_build/html"
+    deploy = wf["jobs"]["deploy"]
+    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert [s["uses"].split("@")[0] for s in _steps(deploy)] == ["actions/deploy-pages"]
+
+
+def test_publish_caches_exactly_what_bookbuild_guards():
+    build = _workflow("publish.yml")["jobs"]["build"]
+    restore = next(s for s in _steps(build) if s.get("uses", "").startswith("actions/cache/restore"))
+    save = next(s for s in _steps(build) if s.get("uses", "").startswith("actions/cache/save"))
+    expected = {f"_build/{d}" for d in bookbuild.STALE_DIRS} | {f"_build/{bookbuild.FINGERPRINT_NAME}"}
+    assert set(restore["with"]["path"].split()) == expected
+    assert set(save["with"]["path"].split()) == expected
+    key = restore["with"]["key"]
+    for part in ("'src/dgm/**'", "'book/**'", "'requirements.txt'"):
+        assert part in key, key
+    assert "failure" not in save.get("if", "") and "success()" in save["if"]
+
+
+def test_publish_pushes_the_colab_notebooks_to_the_branch_the_buttons_open():
+    wf = _workflow("publish.yml")
+    runs = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["build"]))
+    assert "python -m dgm.colab . _build/colab" in runs
+    job = wf["jobs"]["notebooks"]
+    assert job["needs"] == "build" and job["permissions"] == {"contents": "write"}
+    assert job["env"]["NOTEBOOKS_BRANCH"] == NOTEBOOKS_BRANCH
+    assert 'git push --force' in job["steps"][-1]["run"] and '"$NOTEBOOKS_BRANCH"' in job["steps"][-1]["run"]
+
+
+def test_publish_keeps_the_build_reports_when_it_fails():
+    build = _workflow("publish.yml")["jobs"]["build"]
+    (keep,) = [s for s in _steps(build) if s.get("if") == "failure()"]
+    assert keep["uses"].startswith("actions/upload-artifact@")
+    assert "_build/html/reports/" in keep["with"]["path"] and "_build/build.log" in keep["with"]["path"]
+
+
+def test_binder_opens_the_markdown_chapters_as_notebooks(tmp_path):
+    reqs = (ROOT / "requirements.txt").read_text().splitlines()
+    assert any(r.startswith("jupytext==") for r in reqs) and "-e ." in reqs
+    assert (ROOT / "runtime.txt").read_text().strip() == "python-3.11"
+    post_build = ROOT / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "JUPYTER_CONFIG_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    subprocess.run([str(post_build)], check=True, env=env, cwd=ROOT)
+    (settings,) = tmp_path.rglob("*.json")
+    viewers = json.loads(settings.read_text())["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["markdown"] == "Jupytext Notebook"
+    assert CONFIG["launch_buttons"]["notebook_interface"] == "jupyterlab"
+
+
+def test_site_address_comes_from_the_repository_url():
+    assert CONFIG["html"]["baseurl"] == SITE_URL
+
+
+@pytest.mark.parametrize("needle", [
+    SITE_URL,
+    f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{CONFIG['repository']['branch']}",
+    f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{NOTEBOOKS_BRANCH}/book/intro.ipynb",
+    "docs/screenshot.png",
+    "make book",
+    "make test",
+])
+def test_readme_links_the_site_binder_colab_and_screenshot(needle):
+    assert needle in (ROOT / "README.md").read_text()
