@@ -151,8 +151,11 @@ def elbo(X: np.ndarray, params: GMMParams, resp: np.ndarray) -> float:
 
 
 def gmm_log_likelihood(X: np.ndarray, params: GMMParams) -> float:
-    """Average log-likelihood (1/n) sum_i log sum_k pi_k N(x_i | mu_k, Sigma_k)."""
-    return e_step(_check_X(X, params.n_components), params)[1]
+    """Average log-likelihood (1/n) sum_i log sum_k pi_k N(x_i | mu_k, Sigma_k): X (n, m) -> ()."""
+    X = _check_X(X)
+    if X.shape[1] != params.means.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} dims but the mixture has {params.means.shape[1]}")
+    return e_step(X, params)[1]
 
 
 def initial_params(X: np.ndarray, n_components: int, seed: int = 0) -> GMMParams:
@@ -177,7 +180,7 @@ def sample_gmm(params: GMMParams, n: int, seed: int = 0) -> tuple[np.ndarray, np
     return X, z
 
 
-def _check_X(X: Any, n_components: int) -> np.ndarray:
+def _check_X(X: Any, n_components: int | None = None) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2d array of shape (n_points, n_dims), got shape {X.shape}")
@@ -189,6 +192,8 @@ def _check_X(X: Any, n_components: int) -> np.ndarray:
         raise ValueError(
             f"X contains NaN or infinite values in {rows.size} row(s), first at row {rows[0]}"
         )
+    if n_components is None:
+        return X
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
         raise TypeError(f"n_components must be an int, got {type(n_components).__name__}")
     if n_components < 1:
