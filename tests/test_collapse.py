@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from dgm.collapse import FreeBitsVAE2d, free_bits_kl, kl_per_dimension
+
+
+def test_kl_per_dimension_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, log_std = torch.randn(50, 3, generator=g), torch.randn(50, 3, generator=g) * 0.5
+    ref = kl_divergence(Normal(mu, log_std.exp()), Normal(0.0, 1.0)).mean(dim=0)
+    torch.testing.assert_close(kl_per_dimension(mu, log_std), ref)
+    assert kl_per_dimension(torch.zeros(4, 2), torch.zeros(4, 2)).abs().max() == 0  # q = prior
+
+
+def test_free_bits_clamps_each_dimension_from_below():
+    kl = torch.tensor([0.1, 2.0, 0.5])
+    assert free_bits_kl(kl, 0.5).item() == pytest.approx(0.5 + 2.0 + 0.5)  # by hand
+    assert free_bits_kl(kl, 0.0).item() == pytest.approx(2.6)
+    with pytest.raises(ValueError, match=">= 0"):
+        free_bits_kl(kl, -1.0)
+    with pytest.raises(ValueError, match=r"\(d,\)"):
+        free_bits_kl(kl[None], 0.5)
+    with pytest.raises(ValueError, match=r"\(B, d\)"):
+        kl_per_dimension(torch.zeros(3, 2), torch.zeros(3))
+
+
+def _losses(model, x, seed=7):
+    torch.manual_seed(seed)  # the same reparameterisation noise for every call
+    return model.loss(x)
+
+
+def test_free_bits_loss_is_the_elbo_when_lambda_is_zero():
+    torch.manual_seed(0)
+    model = FreeBitsVAE2d(2, 2, [8], [8], free_bits=0.0)
+    out = _losses(model, torch.randn(16, 2))
+    torch.testing.assert_close(out["free_bits_loss"], out["elbo_loss"])
+    torch.testing.assert_close(out["elbo_loss"], out["recon_loss"] + out["kl_loss"])
+
+
+def test_below_the_budget_the_kl_term_has_no_gradient():
+    torch.manual_seed(0)
+    model = FreeBitsVAE2d(2, 2, [8], [8], free_bits=100.0)  # every dimension far below the budget
+    x = torch.randn(16, 2)
+    grads = []
+    for key in ("free_bits_loss", "recon_loss"):
+        model.zero_grad()
+        _losses(model, x)[key].backward()
+        grads.append([p.grad.clone() for p in model.encoder.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=">= 0"):
+        FreeBitsVAE2d(2, 2, [8], [8], free_bits=-0.1)
