@@ -53,3 +53,22 @@ def test_below_the_budget_the_kl_term_has_no_gradient():
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match=">= 0"):
         FreeBitsVAE2d(2, 2, [8], [8], free_bits=-0.1)
+
+
+def test_diagonal_fit_penalty_against_a_fitted_diagonal_gaussian():
+    from torch.distributions import MultivariateNormal
+
+    from dgm.collapse import diagonal_fit_penalty
+
+    cov = torch.tensor([[5.0, 4.0], [4.0, 5.0]], dtype=torch.float64)
+    assert diagonal_fit_penalty(cov) == pytest.approx(0.5 * torch.log(torch.tensor(25.0 / 9.0)).item())
+    # Independent check: sample, fit the best diagonal Gaussian, compare average log-likelihoods.
+    p = MultivariateNormal(torch.zeros(2, dtype=torch.float64), cov)
+    x = p.sample(torch.Size([400_000]))
+    diag = MultivariateNormal(x.mean(0), torch.diag(x.var(0)))
+    assert (p.log_prob(x) - diag.log_prob(x)).mean().item() == pytest.approx(diagonal_fit_penalty(cov), abs=0.01)
+    assert diagonal_fit_penalty(torch.diag(torch.tensor([9.0, 1.0]))) == 0.0
+    with pytest.raises(ValueError, match="positive definite"):
+        diagonal_fit_penalty([[1.0, 2.0], [2.0, 1.0]])
+    with pytest.raises(ValueError, match="square"):
+        diagonal_fit_penalty([1.0, 2.0])

@@ -10,6 +10,15 @@ from dgm.plotting import plot_posteriors, plot_training_curves, visualize_2d_dat
 from dgm.vae import VAE2d
 
 
+def render(fig: Figure) -> bytes:
+    """Draw the figure to PNG: layout errors only show at draw time."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 class FakeShell:
     """Stands in for a Jupyter kernel's shell: only the execution counter matters."""
 
@@ -35,6 +44,7 @@ def test_samples_plot_shows_the_points():
     ax = fig.axes[0]
     np.testing.assert_array_equal(ax.collections[0].get_offsets(), data)
     assert ax.get_title() == "Samples" and ax.get_xlabel() == "a" and ax.get_ylabel() == "b"
+    assert render(fig)[:4] == b"\x89PNG"
     labelled = visualize_2d_samples(torch.as_tensor(data), "t", labels=np.arange(50) % 3)
     assert len(labelled.axes[0].collections[0].get_array()) == 50
 
@@ -47,6 +57,7 @@ def test_data_plot_has_train_and_test_panels():
     np.testing.assert_array_equal(offsets[0], train)
     np.testing.assert_array_equal(offsets[1], test)
     assert [ax.get_title() for ax in fig.axes] == ["train data", "test data"]
+    assert render(fig)[:4] == b"\x89PNG"
 
 
 def test_training_curves_plot_every_loss_against_epochs():
@@ -59,6 +70,7 @@ def test_training_curves_plot_every_loss_against_epochs():
     np.testing.assert_allclose(steps.get_xdata(), [0.5, 1.0, 1.5, 2.0])  # 2 steps per epoch
     np.testing.assert_array_equal(epochs.get_xdata(), [0, 1, 2])
     np.testing.assert_array_equal(epochs.get_ydata(), test["elbo_loss"])
+    assert render(fig)[:4] == b"\x89PNG"
     assert plot_training_curves(train, test, logscale_y=True, logscale_x=True).axes[0].get_yscale() == "log"
 
 
@@ -109,3 +121,4 @@ def test_posterior_plot_has_one_panel_per_point():
     fig = plot_posteriors(model, np.array([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0]]), extent=3.0, step=0.1)
     assert len(fig.axes) == 3
     assert fig.axes[1].get_title() == "x = (1.0, 2.0)"
+    assert render(fig)[:4] == b"\x89PNG"

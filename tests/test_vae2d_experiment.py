@@ -162,3 +162,33 @@ def test_kl_per_point_is_the_closed_form(cpu_experiment):
         mu_z, log_std_z = r.trained.model.encode(x)
     ref = kl_divergence(Normal(mu_z, log_std_z.exp()), Normal(0.0, 1.0)).sum(dim=1).mean()
     assert r.kl_per_point == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_representative_points_follow_the_main_axis():
+    from dgm.vae2d_experiment import representative_points
+
+    _, test = vae2d_data("multivariate", "smoke")
+    pts = representative_points(test, 4)
+    assert pts.shape == (4, 2) and all(any((p == t).all() for t in test) for p in pts)
+    proj = (pts - test.mean(0)) @ np.array([1.0, 1.0]) / np.sqrt(2)  # the data's main axis
+    assert (np.diff(proj) > 0).all() or (np.diff(proj) < 0).all()
+    with pytest.raises(ValueError):
+        representative_points(test[:2], 4)
+
+
+def test_tables_show_the_results(cpu_experiment):
+    md = cpu_experiment.likelihood_table().to_markdown().splitlines()
+    assert len(md) == 2 + 3 and md[0].count("|") == 8
+    r = cpu_experiment.multivariate
+    assert md[3].startswith("| multivariate | ") and f"{-r.log_px:.4f}" in md[3] and f"{r.elbo_gap:.4f}" in md[3]
+    kl = cpu_experiment.kl_table()
+    assert kl.rows["univariate, free bits"][:2] == tuple(cpu_experiment.free_bits.kl_per_dim)
+    assert kl._repr_markdown_() == kl.to_markdown()
+
+
+def test_table_refuses_names_that_break_markdown():
+    from dgm.vae2d_experiment import Table
+
+    assert Table(("a",), {"r": (1.0,)}, digits=2).to_markdown().splitlines()[-1] == "| r | 1.00 |"
+    with pytest.raises(ValueError, match="Markdown"):
+        Table(("p(z|x)",), {"r": (1.0,)}).to_markdown()

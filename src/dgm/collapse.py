@@ -59,3 +59,18 @@ class FreeBitsVAE2d(VAE2d):
             "kl_loss": kl_loss,
             "free_bits_loss": recon_loss + free_bits_kl(kl_dims, self.free_bits),
         }
+
+
+def diagonal_fit_penalty(cov) -> float:
+    """Nats per point lost by the best diagonal Gaussian fit to N(m, cov): 1/2 log(prod_i cov_ii / det cov).
+
+    A VAE whose decoder ignores z models a Gaussian with diagonal covariance; the best of those
+    matches the marginal variances, and KL(N(m, cov) || N(m, diag(cov))) is this number.
+    """
+    cov = torch.as_tensor(cov, dtype=torch.float64)
+    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"need a square covariance matrix, got shape {tuple(cov.shape)}")
+    sign, logdet = torch.linalg.slogdet(cov)
+    if sign <= 0 or not torch.allclose(cov, cov.T):
+        raise ValueError("the covariance matrix must be symmetric positive definite")
+    return float(0.5 * (torch.log(torch.diagonal(cov)).sum() - logdet))

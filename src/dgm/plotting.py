@@ -129,7 +129,7 @@ def visualize_2d_data(train_data, test_data, train_labels=None, test_labels=None
         ax.scatter(pts[:, 0], pts[:, 1], s=2, c=lab, cmap=None if lab is None else "tab10")
         ax.set_title(title)
         ax.set_xlabel("$x_1$")
-        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_aspect("equal", adjustable="box")  # shared axes: the box adapts, not the limits
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("$x_2$")
     return show(fig)

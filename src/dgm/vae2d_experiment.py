@@ -193,6 +193,18 @@ def vae2d_data(mode: str, profile: str | None = None) -> tuple[np.ndarray, np.nd
 # --------------------------------------------------------------------------- evaluation
 
 
+def representative_points(data: np.ndarray, k: int = 4) -> np.ndarray:
+    """k points of ``data`` spread along its first principal axis, at quantiles 10% ... 90%: (N, 2) -> (k, 2)."""
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 2 or len(data) < k or k < 1:
+        raise ValueError(f"need at least k={k} points of shape (N, D), got {data.shape}")
+    centred = data - data.mean(axis=0)
+    axis = np.linalg.eigh(np.cov(centred.T))[1][:, -1]
+    proj = centred @ axis
+    targets = np.quantile(proj, np.linspace(0.1, 0.9, k))
+    return data[[int(np.abs(proj - t).argmin()) for t in targets]].astype(np.float32)
+
+
 @dataclass(frozen=True)
 class ModeResult:
     """One trained model and what the chapter reports about it (averages over the test points)."""
@@ -252,6 +264,27 @@ def evaluate(mode: str, trained: Trained, settings: VAE2dSettings, n_samples: in
 
 
 @dataclass(frozen=True)
+class Table:
+    """A table of numbers that shows itself as Markdown in a notebook."""
+
+    columns: tuple[str, ...]
+    rows: dict[str, tuple[float, ...]]
+    digits: int = 4
+
+    def to_markdown(self) -> str:
+        """The table as Markdown, numbers rounded to ``digits`` decimals."""
+        if any("|" in name for name in (*self.columns, *self.rows)):
+            raise ValueError("a '|' in a column or row name would break the Markdown table")
+        lines = ["| | " + " | ".join(self.columns) + " |", "|---" * (len(self.columns) + 1) + "|"]
+        for name, values in self.rows.items():
+            lines.append(f"| {name} | " + " | ".join(f"{v:.{self.digits}f}" for v in values) + " |")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+@dataclass(frozen=True)
 class VAE2dResult:
     """Everything the 2d chapter shows: the two models, the free-bits remedy and what ran."""
 
@@ -261,6 +294,21 @@ class VAE2dResult:
     multivariate: ModeResult
     free_bits: ModeResult  # univariate data, trained with free bits
     log: RunLog
+
+    def _named(self) -> dict[str, ModeResult]:
+        return {"univariate": self.univariate, "multivariate": self.multivariate,
+                "univariate, free bits": self.free_bits}
+
+    def likelihood_table(self) -> Table:
+        """Exact and true test NLL, negative ELBO and the gaps, nats per point, one row per model."""
+        columns = ("exact NLL", "true NLL", "negative ELBO", "NLL gap", "log p(x) - ELBO", "KL(q ‖ true posterior)")
+        return Table(columns, {name: (-r.log_px, -r.true_log_px, -r.elbo, r.nll_gap, r.elbo_gap, r.posterior_kl)
+                               for name, r in self._named().items()})
+
+    def kl_table(self) -> Table:
+        """Average KL(q(z_j | x) || N(0, 1)) of each latent dimension, nats, one row per model."""
+        return Table(("KL of z_1", "KL of z_2", "KL per point"),
+                     {name: (*r.kl_per_dim, r.kl_per_point) for name, r in self._named().items()})
 
 
 def run_vae2d_experiment(
