@@ -76,9 +76,18 @@ def make_mini_book(root: Path, chapters: dict[str, str]) -> Path:
 
 
 def glued(notebook: Path) -> dict[str, str]:
-    """The values a notebook glued with ``myst_nb.glue``: name -> ``text/plain`` output."""
-    nb = json.loads(Path(notebook).read_text())
+    """The values a notebook glued with ``myst_nb.glue``: name -> ``text/plain`` output.
+
+    myst-nb 1.x moves glued outputs out of the executed notebook into ``<name>.glue.json``
+    beside it; both places are read.
+    """
+    notebook = Path(notebook)
+    nb = json.loads(notebook.read_text())
     out: dict[str, str] = {}
+    sidecar = notebook.with_name(notebook.stem + ".glue.json")
+    if sidecar.exists():
+        for name, output in json.loads(sidecar.read_text()).items():
+            out[name] = output.get("data", {}).get("text/plain", "")
     for cell in nb["cells"]:
         for output in cell.get("outputs", []):
             meta = output.get("metadata", {}).get("scrapbook", {})
