@@ -62,7 +62,7 @@ def test_exact_likelihood_matches_the_true_distribution(cpu_experiment, name):
     assert abs(r.nll_gap) < 0.01, r.nll_gap  # exact test NLL within 0.01 nats of the true data NLL
     assert r.elbo_gap > 0  # log p(x) >= ELBO
     # log p(x) - ELBO is the average KL(q(z|x) || p(z|x)): two independent quadratures agree
-    assert abs(r.elbo_gap - r.posterior_kl) < 2e-3
+    assert abs(r.elbo_gap - r.posterior_kl) < 3e-4
 
 
 def test_free_bits_makes_the_latent_active_without_losing_likelihood(cpu_experiment):
