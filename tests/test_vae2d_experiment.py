@@ -153,6 +153,12 @@ def test_trained_models_are_reused(tmp_path, monkeypatch):
     b = exact_log_likelihood(second["multivariate"].model, x)
     torch.testing.assert_close(a, b)
     assert second["multivariate"].test_losses == first["multivariate"].test_losses
+    from dgm.vae2d_experiment import trained_vae2d
+
+    single = trained_vae2d("univariate", "smoke", device="cpu")
+    assert single.loaded and isinstance(single.model, VAE2d)
+    with pytest.raises(ValueError, match="univariate, multivariate"):
+        trained_vae2d("diagonal", "smoke")
 
 
 def test_kl_per_point_is_the_closed_form(cpu_experiment):

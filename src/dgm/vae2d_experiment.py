@@ -170,19 +170,30 @@ def train_vae2d(
     return load_or_train(name, config, model, train)
 
 
+def trained_vae2d(
+    mode: str, profile: str | None = None, device: torch.device | str | None = None, use_tqdm: bool = False,
+) -> Trained:
+    """The 2d chapter's trained VAE for data ``mode`` (``"univariate"`` or ``"multivariate"``).
+
+    Settings are ``SETTINGS.get(profile)`` (default: the current profile); the model is trained
+    on first use and loaded from its checkpoint afterwards (``Trained.loaded`` says which).
+    ``Trained.model`` is a :class:`dgm.vae.VAE2d` in eval mode on ``device`` (default: CUDA if
+    present), with ``encode``/``decode`` as :func:`dgm.likelihood.exact_log_likelihood` needs;
+    ``Trained.train_losses``/``test_losses`` are its curves. Its data: :func:`vae2d_data`.
+    """
+    if mode not in TWO_D_MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(TWO_D_MODES)}")
+    return train_vae2d(mode, SETTINGS.get(profile), device=device, use_tqdm=use_tqdm)
+
+
 def trained_vae2d_models(
     profile: str | None = None, device: torch.device | str | None = None, use_tqdm: bool = False,
 ) -> dict[str, Trained]:
-    """The 2d chapter's trained VAEs, ``{"univariate": Trained, "multivariate": Trained}``.
+    """Both trained VAEs of the 2d chapter, ``{"univariate": Trained, "multivariate": Trained}``.
 
-    Settings are ``SETTINGS.get(profile)`` (default: the current profile); each model is trained
-    on first use and loaded from its checkpoint afterwards (``Trained.loaded`` says which).
-    ``Trained.model`` is a :class:`dgm.vae.VAE2d` in eval mode on ``device`` (default: CUDA if
-    present), with ``encode``/``decode`` as :func:`dgm.likelihood.exact_log_likelihood` needs. The
-    test points it was evaluated on: :func:`vae2d_data` ``(mode, profile)[1]``.
+    See :func:`trained_vae2d`; the test points they are evaluated on: ``vae2d_data(mode, profile)[1]``.
     """
-    settings = SETTINGS.get(profile)
-    return {mode: train_vae2d(mode, settings, device=device, use_tqdm=use_tqdm) for mode in TWO_D_MODES}
+    return {mode: trained_vae2d(mode, profile, device, use_tqdm) for mode in TWO_D_MODES}
 
 
 def vae2d_data(mode: str, profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
