@@ -52,3 +52,17 @@ def test_bad_arguments():
         generate_2d_data(100, "diagonal")
     with pytest.raises(ValueError, match="count"):
         generate_2d_data(1)
+
+
+def test_true_distribution_is_what_the_generator_samples():
+    from dgm.data import true_2d_distribution
+
+    for mode in ("univariate", "multivariate"):
+        mean, cov = true_2d_distribution(mode)
+        train, test = generate_2d_data(200_000, mode)
+        x = np.concatenate([train, test])
+        np.testing.assert_allclose(x.mean(axis=0), mean, atol=0.02)
+        np.testing.assert_allclose(np.cov(x.T), cov, atol=0.05)
+    np.testing.assert_allclose(true_2d_distribution("multivariate")[1], [[5, 4], [4, 5]], atol=1e-12)
+    with pytest.raises(ValueError, match="univariate, multivariate"):
+        true_2d_distribution("rotated")

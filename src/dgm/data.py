@@ -30,3 +30,18 @@ def generate_2d_data(count: int, mode: str = "univariate") -> tuple[np.ndarray, 
     split = int(0.7 * count)
     train_data, test_data = data[:split], data[split:]
     return train_data, test_data
+
+
+def true_2d_distribution(mode: str = "univariate") -> tuple[np.ndarray, np.ndarray]:
+    """Mean (2,) and covariance (2, 2) of the distribution :func:`generate_2d_data` samples from.
+
+    Rows are ``x = mean + (eps * sigma) @ R`` with eps ~ N(0, I), so Cov(x) = R^T diag(sigma^2) R:
+    diag(9, 1) for ``univariate``, [[5, 4], [4, 5]] for ``multivariate`` (R a 45-degree rotation).
+    """
+    if mode not in TWO_D_MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(TWO_D_MODES)}")
+    mean = np.array([2.0, 3.0])
+    sigma = np.array([3.0, 1.0])
+    a = np.sqrt(2) / 2
+    rotate = np.eye(2) if mode == "univariate" else np.array([[a, a], [-a, a]])
+    return mean, rotate.T @ np.diag(sigma**2) @ rotate

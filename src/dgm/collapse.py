@@ -1,0 +1,76 @@
+"""Posterior collapse: measuring which latent dimensions are used, and free bits as a remedy.
+
+A latent dimension j is *collapsed* (inactive) when the encoder's q(z_j | x) equals the prior
+N(0, 1) for every x: its KL term is zero and the decoder receives pure noise through it. The
+per-dimension KL, averaged over the data, measures this. *Free bits* (Kingma et al. 2016, the
+IAF paper) stops the optimiser from pushing a dimension's average KL below ``lambda``
+nats: below that budget the KL term has no gradient, so only the reconstruction term acts and
+it has every reason to put information in the latent.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dgm.gaussians import get_normal_KL, get_normal_nll
+from dgm.vae import VAE2d, check_batch, model_device
+
+
+def kl_per_dimension(mu_z: torch.Tensor, log_std_z: torch.Tensor) -> torch.Tensor:
+    """KL(q(z_j | x) || N(0, 1)) averaged over the batch, one value per latent dimension: (B, d) -> (d,)."""
+    if mu_z.dim() != 2 or mu_z.shape != log_std_z.shape or mu_z.shape[0] == 0:
+        raise ValueError(f"need two non-empty (B, d) tensors, got {tuple(mu_z.shape)} and {tuple(log_std_z.shape)}")
+    return get_normal_KL(mu_z, log_std_z).mean(dim=0)
+
+
+def free_bits_kl(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """sum_j max(lambda, KL_j) over the per-dimension average KLs (free bits, Kingma et al. 2016): (d,) -> ()."""
+    if free_bits < 0:
+        raise ValueError(f"free_bits must be >= 0 nats, got {free_bits}")
+    if kl_dims.dim() != 1:
+        raise ValueError(f"expected per-dimension KLs of shape (d,), got {tuple(kl_dims.shape)}")
+    return torch.clamp(kl_dims, min=free_bits).sum()
+
+
+class FreeBitsVAE2d(VAE2d):
+    """:class:`VAE2d` trained on the free-bits objective: ``loss(x)["free_bits_loss"]``.
+
+    ``elbo_loss``, ``recon_loss`` and ``kl_loss`` are the usual terms (so the true ELBO is still
+    monitored); ``free_bits_loss = recon_loss + sum_j max(free_bits, KL_j)``.
+    """
+
+    def __init__(self, n_in: int, n_latent: int, enc_hidden_sizes: list[int], dec_hidden_sizes: list[int],
+                 free_bits: float) -> None:
+        super().__init__(n_in, n_latent, enc_hidden_sizes, dec_hidden_sizes)
+        if free_bits < 0:
+            raise ValueError(f"free_bits must be >= 0 nats, got {free_bits}")
+        self.free_bits = free_bits
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Negative ELBO, its terms and the free-bits objective, averaged over the batch."""
+        x = check_batch(x, (self.n_in,), model_device(self))
+        mu_z, log_std_z, mu_x, log_std_x = self(x)
+        recon_loss = get_normal_nll(x, mu_x, log_std_x).sum(dim=1).mean()
+        kl_dims = kl_per_dimension(mu_z, log_std_z)  # (d,)
+        kl_loss = kl_dims.sum()
+        return {
+            "elbo_loss": recon_loss + kl_loss,
+            "recon_loss": recon_loss,
+            "kl_loss": kl_loss,
+            "free_bits_loss": recon_loss + free_bits_kl(kl_dims, self.free_bits),
+        }
+
+
+def diagonal_fit_penalty(cov) -> float:
+    """Nats per point lost by the best diagonal Gaussian fit to N(m, cov): 1/2 log(prod_i cov_ii / det cov).
+
+    A VAE whose decoder ignores z models a Gaussian with diagonal covariance; the best of those
+    matches the marginal variances, and KL(N(m, cov) || N(m, diag(cov))) is this number.
+    """
+    cov = torch.as_tensor(cov, dtype=torch.float64)
+    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"need a square covariance matrix, got shape {tuple(cov.shape)}")
+    sign, logdet = torch.linalg.slogdet(cov)
+    if sign <= 0 or not torch.allclose(cov, cov.T):
+        raise ValueError("the covariance matrix must be symmetric positive definite")
+    return float(0.5 * (torch.log(torch.diagonal(cov)).sum() - logdet))

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from dgm.collapse import FreeBitsVAE2d, free_bits_kl, kl_per_dimension
+
+
+def test_kl_per_dimension_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, log_std = torch.randn(50, 3, generator=g), torch.randn(50, 3, generator=g) * 0.5
+    ref = kl_divergence(Normal(mu, log_std.exp()), Normal(0.0, 1.0)).mean(dim=0)
+    torch.testing.assert_close(kl_per_dimension(mu, log_std), ref)
+    assert kl_per_dimension(torch.zeros(4, 2), torch.zeros(4, 2)).abs().max() == 0  # q = prior
+
+
+def test_free_bits_clamps_each_dimension_from_below():
+    kl = torch.tensor([0.1, 2.0, 0.5])
+    assert free_bits_kl(kl, 0.5).item() == pytest.approx(0.5 + 2.0 + 0.5)  # by hand
+    assert free_bits_kl(kl, 0.0).item() == pytest.approx(2.6)
+    with pytest.raises(ValueError, match=">= 0"):
+        free_bits_kl(kl, -1.0)
+    with pytest.raises(ValueError, match=r"\(d,\)"):
+        free_bits_kl(kl[None], 0.5)
+    with pytest.raises(ValueError, match=r"\(B, d\)"):
+        kl_per_dimension(torch.zeros(3, 2), torch.zeros(3))
+
+
+def _losses(model, x, seed=7):
+    torch.manual_seed(seed)  # the same reparameterisation noise for every call
+    return model.loss(x)
+
+
+def test_free_bits_loss_is_the_elbo_when_lambda_is_zero():
+    torch.manual_seed(0)
+    model = FreeBitsVAE2d(2, 2, [8], [8], free_bits=0.0)
+    out = _losses(model, torch.randn(16, 2))
+    torch.testing.assert_close(out["free_bits_loss"], out["elbo_loss"])
+    torch.testing.assert_close(out["elbo_loss"], out["recon_loss"] + out["kl_loss"])
+
+
+def test_below_the_budget_the_kl_term_has_no_gradient():
+    torch.manual_seed(0)
+    model = FreeBitsVAE2d(2, 2, [8], [8], free_bits=100.0)  # every dimension far below the budget
+    x = torch.randn(16, 2)
+    grads = []
+    for key in ("free_bits_loss", "recon_loss"):
+        model.zero_grad()
+        _losses(model, x)[key].backward()
+        grads.append([p.grad.clone() for p in model.encoder.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=">= 0"):
+        FreeBitsVAE2d(2, 2, [8], [8], free_bits=-0.1)
+
+
+def test_diagonal_fit_penalty_against_a_fitted_diagonal_gaussian():
+    from torch.distributions import MultivariateNormal
+
+    from dgm.collapse import diagonal_fit_penalty
+
+    cov = torch.tensor([[5.0, 4.0], [4.0, 5.0]], dtype=torch.float64)
+    assert diagonal_fit_penalty(cov) == pytest.approx(0.5 * torch.log(torch.tensor(25.0 / 9.0)).item())
+    # Independent check: sample, fit the best diagonal Gaussian, compare average log-likelihoods.
+    p = MultivariateNormal(torch.zeros(2, dtype=torch.float64), cov)
+    x = p.sample(torch.Size([400_000]))
+    diag = MultivariateNormal(x.mean(0), torch.diag(x.var(0)))
+    assert (p.log_prob(x) - diag.log_prob(x)).mean().item() == pytest.approx(diagonal_fit_penalty(cov), abs=0.01)
+    assert diagonal_fit_penalty(torch.diag(torch.tensor([9.0, 1.0]))) == 0.0
+    with pytest.raises(ValueError, match="positive definite"):
+        diagonal_fit_penalty([[1.0, 2.0], [2.0, 1.0]])
+    with pytest.raises(ValueError, match="square"):
+        diagonal_fit_penalty([1.0, 2.0])

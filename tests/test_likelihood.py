@@ -1,0 +1,215 @@
+"""Exact likelihood, posterior and ELBO against closed forms (probabilistic PCA) and scipy quadrature."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from torch.distributions import MultivariateNormal, Normal, kl_divergence
+
+from dgm.likelihood import (
+    exact_log_likelihood, latent_grid, posterior_kl, quadrature_elbo, true_posterior,
+)
+from dgm.vae import VAE2d
+
+
+def ppca_vae(W: torch.Tensor, b: torch.Tensor, log_s: torch.Tensor, enc_hidden=(8,)) -> VAE2d:
+    """A VAE2d whose decoder is linear with constant variance: p(x | z) = N(W z + b, diag(s^2))."""
+    torch.manual_seed(0)
+    model = VAE2d(2, 2, list(enc_hidden), [])  # no hidden layer: the decoder is one Linear(2, 4)
+    lin = model.decoder.net[0]
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.zero_()
+        lin.weight[:2] = W
+        lin.bias[:2] = b
+        lin.bias[2:] = log_s
+    return model
+
+
+def ppca_marginal(W, b, log_s) -> MultivariateNormal:
+    """p(x) = N(b, W W^T + diag(s^2)) (Tipping & Bishop 1999), in float64."""
+    W, b, log_s = W.double(), b.double(), log_s.double()
+    return MultivariateNormal(b, W @ W.T + torch.diag(torch.exp(2 * log_s)))
+
+
+def ppca_posterior(W, b, log_s, x) -> MultivariateNormal:
+    """p(z | x) = N(M^-1 W^T D^-1 (x - b), M^-1), M = I + W^T D^-1 W, D = diag(s^2)."""
+    W, b, d_inv = W.double(), b.double(), torch.exp(-2 * log_s.double())
+    M = torch.eye(2, dtype=torch.float64) + W.T @ (d_inv[:, None] * W)
+    cov = torch.linalg.inv(M)
+    mean = ((x.double() - b) * d_inv) @ W @ cov.T
+    return MultivariateNormal(mean, cov)
+
+
+CASES = {
+    "generic": (torch.tensor([[2.0, 0.5], [-1.0, 1.5]]), torch.tensor([0.0, -0.5])),
+    # posterior std about 0.07: the default step 0.1 must be refined
+    "narrow posterior": (torch.tensor([[2.1, 2.1], [-2.1, 2.1]]), torch.tensor([-1.6, -1.6])),
+    "latent ignored": (torch.zeros(2, 2), torch.tensor([1.0, 0.0])),
+    "one active dimension": (torch.tensor([[2.0, 0.0], [2.0, 0.0]]), torch.tensor([-0.5, -0.5])),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_log_likelihood_of_probabilistic_pca(case):
+    W, log_s = CASES[case]
+    b = torch.tensor([2.0, 3.0])
+    model = ppca_vae(W, b, log_s)
+    p = ppca_marginal(W, b, log_s)
+    torch.manual_seed(1)
+    x = p.sample((100,)).float()
+    x = torch.cat([x, p.mean[None].float() + 4 * p.stddev[None].float()])  # and a 4-sigma outlier
+    ours = exact_log_likelihood(model, x)
+    assert ours.dtype == torch.float64 and ours.shape == (101,)
+    np.testing.assert_allclose(ours.numpy(), p.log_prob(x.double()).numpy(), atol=1e-3, rtol=0)
+
+
+def test_far_outlier_widens_the_grid():
+    # The posterior of this point sits near z = (7, 0): outside the default grid [-6, 6]^2.
+    W, log_s, b = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([-1.0, -1.0]), torch.zeros(2)
+    model = ppca_vae(W, b, log_s)
+    x = torch.tensor([[8.0, 0.0]])
+    ours = exact_log_likelihood(model, x)
+    torch.testing.assert_close(ours, ppca_marginal(W, b, log_s).log_prob(x.double()), atol=1e-3, rtol=0)
+
+
+def test_nonlinear_learned_variance_decoder_against_simpson():
+    # Reference: Simpson's rule (scipy) on a much finer grid, with the decoder re-implemented in numpy.
+    torch.manual_seed(3)
+    model = VAE2d(2, 2, [16], [32, 32])  # random ReLU decoder with a learned (z-dependent) variance
+    with torch.no_grad():
+        model.decoder.net[-1].bias[2:] -= 0.5
+    x = torch.tensor([[0.3, -0.2], [1.0, 0.5], [-2.0, 1.5]])
+    layers = [(m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
+              for m in model.decoder.net if isinstance(m, torch.nn.Linear)]
+    axis = np.linspace(-7, 7, 1401)  # step 0.01
+    z = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+
+    def decoder(h):
+        for i, (w, b) in enumerate(layers):
+            h = h @ w.T + b
+            h = np.maximum(h, 0) if i < len(layers) - 1 else h
+        return h
+
+    out = np.concatenate([decoder(zc) for zc in np.array_split(z, 20)])
+    mu, log_std = out[:, :2], out[:, 2:]
+    ours = exact_log_likelihood(model, x).numpy()
+    for i, xi in enumerate(x.double().numpy()):
+        log_f = (-0.5 * ((xi - mu) / np.exp(log_std)) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(1)
+        log_f += -0.5 * (z**2).sum(1) - np.log(2 * np.pi)
+        peak = log_f.max()
+        f = np.exp(log_f - peak).reshape(axis.size, axis.size)
+        ref = np.log(integrate.simpson(integrate.simpson(f, x=axis, axis=1), x=axis)) + peak
+        assert abs(ours[i] - ref) < 1e-3, (i, ours[i], ref)
+
+
+def test_true_posterior_matches_ppca_posterior():
+    W, log_s = CASES["generic"]
+    b = torch.tensor([2.0, 3.0])
+    model = ppca_vae(W, b, log_s)
+    x = torch.tensor([[2.0, 3.0], [5.0, 1.0], [-1.0, 4.0]])
+    post = true_posterior(model, x, extent=5.0, step=0.05)
+    n = post.axis.numel()
+    assert post.log_density.shape == (3, n, n)
+    z = torch.stack(torch.meshgrid(post.axis, post.axis, indexing="ij"), dim=-1)  # (n, n, 2)
+    ref = ppca_posterior(W, b, log_s, x)
+    for k in range(3):
+        ref_log = MultivariateNormal(ref.mean[k], ref.covariance_matrix[k]).log_prob(z)
+        mask = ref_log > -20  # where the density is not negligible
+        np.testing.assert_allclose(post.log_density[k][mask].numpy(), ref_log[mask].numpy(), atol=1e-4)
+    np.testing.assert_allclose(post.log_density.exp().sum(dim=(1, 2)).numpy() * post.step**2, 1.0, atol=1e-10)
+
+
+def test_posterior_kl_against_closed_form():
+    W, log_s = CASES["generic"]
+    b = torch.tensor([2.0, 3.0])
+    model = ppca_vae(W, b, log_s)
+    x = ppca_marginal(W, b, log_s).sample((50,)).float()
+    with torch.no_grad():
+        mu_z, log_std_z = model.encode(x)
+    q = MultivariateNormal(mu_z.double(), torch.diag_embed(torch.exp(2 * log_std_z.double())))
+    ref = kl_divergence(q, ppca_posterior(W, b, log_s, x))
+    np.testing.assert_allclose(posterior_kl(model, x).numpy(), ref.numpy(), atol=2e-3)
+
+
+def test_quadrature_elbo_closed_form_for_linear_decoder():
+    # With p(x | z) = N(W z + b, D) and q = N(m, diag(v)):
+    # E_q log p(x | z) = log N(x | W m + b, D) - 1/2 sum_d (W diag(v) W^T)_dd / D_d   (exact).
+    W, log_s = CASES["generic"]
+    b = torch.tensor([2.0, 3.0])
+    model = ppca_vae(W, b, log_s)
+    x = ppca_marginal(W, b, log_s).sample((40,)).float()
+    with torch.no_grad():
+        m, ls = (t.double() for t in model.encode(x))
+    Wd, D = W.double(), torch.exp(2 * log_s.double())
+    mean_term = Normal(m @ Wd.T + b.double(), D.sqrt()).log_prob(x.double()).sum(dim=1)
+    trace_term = 0.5 * ((Wd**2)[None] * torch.exp(2 * ls)[:, None, :]).sum(dim=2) / D
+    kl = kl_divergence(Normal(m, ls.exp()), Normal(0.0, 1.0)).sum(dim=1)
+    ref = mean_term - trace_term.sum(dim=1) - kl
+    np.testing.assert_allclose(quadrature_elbo(model, x, n_nodes=8).numpy(), ref.numpy(), atol=1e-8)
+    ll = exact_log_likelihood(model, x)
+    assert (ll >= quadrature_elbo(model, x) - 1e-6).all()  # log p(x) >= ELBO
+
+
+def test_quadrature_elbo_against_monte_carlo_for_a_relu_decoder():
+    torch.manual_seed(4)
+    model = VAE2d(2, 2, [16], [32, 32])
+    x = torch.randn(5, 2)
+    with torch.no_grad():
+        mu_z, log_std_z = model.encode(x)
+        S = 100_000
+        z = mu_z[:, None] + log_std_z.exp()[:, None] * torch.randn(5, S, 2)
+        mu_x, log_std_x = model.decode(z.reshape(-1, 2))
+        log_px_z = Normal(mu_x, log_std_x.exp()).log_prob(x.repeat_interleave(S, 0)).sum(1).view(5, S).double()
+    kl = kl_divergence(Normal(mu_z, log_std_z.exp()), Normal(0.0, 1.0)).sum(dim=1).double()
+    mc, se = log_px_z.mean(dim=1) - kl, log_px_z.std(dim=1) / math.sqrt(S)
+    ours = quadrature_elbo(model, x, n_nodes=24)
+    assert ((ours - mc).abs() < 4 * se + 2e-3).all(), (ours - mc, se)
+
+
+def test_grid_is_symmetric_and_refinable():
+    g = latent_grid(6.0, 0.1)
+    assert g.axis.numel() == 121 and g.step == pytest.approx(0.1)
+    assert g.axis[0] == -6.0 and g.axis[-1] == 6.0 and g.points.shape == (121 * 121, 2)
+    g2 = latent_grid(6.0, g.step / 2)
+    torch.testing.assert_close(g2.axis[::2], g.axis)  # every other point of the finer grid
+    with pytest.raises(ValueError, match="step"):
+        latent_grid(1.0, 2.0)
+
+
+def test_model_mode_is_restored():
+    model = VAE2d(2, 2, [8], [8]).train()
+    exact_log_likelihood(model, torch.zeros(2, 2))
+    quadrature_elbo(model, torch.zeros(2, 2))
+    assert model.training
+
+
+def test_bad_inputs_are_refused():
+    model = VAE2d(2, 2, [8], [8])
+    with pytest.raises(ValueError, match="2d latent"):
+        exact_log_likelihood(VAE2d(2, 3, [8], [8]), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"\(B, D\)"):
+        exact_log_likelihood(model, torch.zeros(2))
+    with pytest.raises(ValueError, match="non-empty"):
+        exact_log_likelihood(model, torch.zeros(0, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        exact_log_likelihood(model, torch.tensor([[float("nan"), 0.0]]))
+    with pytest.raises(ValueError, match="dimensions"):
+        exact_log_likelihood(model, torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="meta"):
+        exact_log_likelihood(model, torch.zeros(2, 2, device="meta"))
+    with pytest.raises(TypeError):
+        exact_log_likelihood(model, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="too many"):
+        quadrature_elbo(VAE2d(2, 5, [8], [8]), torch.zeros(2, 2))
+
+
+def test_unreachable_accuracy_is_an_error_not_a_wrong_answer():
+    W, log_s = CASES["narrow posterior"]
+    model = ppca_vae(W, torch.zeros(2), log_s)
+    with pytest.raises(ValueError, match="did not converge"):
+        exact_log_likelihood(model, torch.zeros(3, 2), max_refinements=0)
