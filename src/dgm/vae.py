@@ -111,6 +111,7 @@ class ConvVAE(nn.Module):
         self.input_shape = tuple(input_shape)
         self.n_latent = n_latent
         self.beta = float(beta)
+        self.channels = tuple(channels)
         self.encoder = ConvEncoder(self.input_shape, n_latent, channels)
         self.decoder = ConvDecoder(n_latent, self.input_shape, tuple(channels[-2::-1]))  # mirrored
 
