@@ -5,10 +5,14 @@ works as students know it. Each name lives in the module named after its concept
 """
 
 from dgm.data import generate_2d_data
+from dgm.data import load_cifar10, load_pickle
 from dgm.gaussians import get_normal_KL, get_normal_nll
 from dgm.nets import FullyConnectedMLP
+from dgm.nets import ConvDecoder, ConvEncoder
+from dgm.plotting import show_samples, visualize_images
 from dgm.training import train_model
 from dgm.vae import VAE2d
+from dgm.vae import ConvVAE
 
 __all__ = [
     "FullyConnectedMLP",
@@ -17,4 +21,11 @@ __all__ = [
     "get_normal_KL",
     "get_normal_nll",
     "train_model",
+    "ConvDecoder",
+    "ConvEncoder",
+    "ConvVAE",
+    "load_cifar10",
+    "load_pickle",
+    "show_samples",
+    "visualize_images",
 ]
