@@ -176,7 +176,8 @@ def calibrate(model: ConvVAE, x: torch.Tensor, batch_size: int = 500) -> Calibra
     sigma_c^2 = mean over ``x`` of (x - mu_x)^2 in channel c, with z ~ q(z | x): the value that
     maximises the ELBO of ``x`` for the model's encoder and decoder means.
     """
-    out = CalibratedConvVAE(model.input_shape, model.n_latent, model.beta, model.channels)
+    with torch.random.fork_rng(devices=[]):  # building the copy leaves the random stream alone
+        out = CalibratedConvVAE(model.input_shape, model.n_latent, model.beta, model.channels)
     out.load_state_dict(model.state_dict(), strict=False)  # all but log_std_x
     out.to(x.device).eval()
     sq = torch.zeros(model.input_shape[0], device=x.device)

@@ -227,8 +227,9 @@ class ImageData:
                     f"<p>{html.escape(self.description)}.</p></div>")
         return ('<div class="admonition warning"><p class="admonition-title">'
                 "These images are a stand-in, not CIFAR-10</p>"
-                f"<p>This build used {len(self.train)} training and {len(self.test)} test patches of "
-                "32x32 pixels cut from the two photographs that ship with scikit-learn, because "
+                "<p>This build uses patches of 32x32 pixels cut from the two photographs that ship "
+                f"with scikit-learn ({len(self.train)} for training, {len(self.test)} for testing, "
+                "from separate parts of each photograph), because "
                 f"{html.escape(self.stand_in_reason or 'it was asked for')}. Every number and figure "
                 "on this page is about these patches. Build with network access (or with the archive "
                 f"in <code>$DGM_DATA_DIR</code>) and <code>{DATASET_ENV}=cifar10</code> for CIFAR-10."
