@@ -190,7 +190,7 @@ DATASET_ENV = "DGM_DATASET"
 IMAGE_DATASETS = ("cifar10", "patches")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no single truth value: compare fingerprints
 class ImageData:
     """Train and test images (N, C, H, W) float32 in [0, 1], with what they are and why."""
 
