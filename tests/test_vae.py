@@ -170,7 +170,7 @@ def test_calibrated_sigma_maximises_the_elbo():
     x = torch.rand(16, 3, 8, 8) * 2 - 1
     model.train()
     torch.manual_seed(1)
-    recon = float(model.loss(x)["recon_loss"])
+    recon = float(model.loss(x)["recon_loss"].detach())
     torch.manual_seed(1)
     x_recon = model(x)[2].detach()
     sigma2 = ((x - x_recon) ** 2).mean(dim=(0, 2, 3))  # per channel, computed here independently
