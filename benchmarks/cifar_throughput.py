@@ -7,7 +7,7 @@ the homework's wraps a numpy array in ``torch.utils.data.DataLoader(..., shuffle
 fetches and collates every image on the CPU and then copies the batch to the device. Both run in
 this one process, on CUDA when present, with the settings of an execution profile.
 
-    python benchmarks/cifar_throughput.py [--profile cpu|gpu|smoke] [--steps 40] [--n 10000]
+    python benchmarks/cifar_throughput.py [--profile cpu|gpu|smoke] [--steps 40] [--rounds 3] [--n 10000]
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--profile", default=None, help="settings to use (default: the current profile)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n", type=int, default=10_000, help="training images (random, CIFAR-10's shape)")
     args = parser.parse_args()
     settings = SETTINGS.get(args.profile)
@@ -80,15 +81,20 @@ def main() -> None:
             centered, batch_size=settings.batch_size, shuffle=True),
     }
     print(f"device: {device_name(device)}; batch {settings.batch_size}, channels {settings.channels}, "
-          f"n_latent {settings.n_latent}; {args.steps} steps after {args.warmup} warm-up steps")
-    results = {}
-    for name, loader in paths.items():
-        torch.manual_seed(0)
-        model = ConvVAE((3, 32, 32), settings.n_latent, channels=settings.channels).to(device)
-        results[name] = measure(loader, model, args.steps, args.warmup, device)
-        rate, share = results[name]
+          f"n_latent {settings.n_latent}; {args.rounds} alternating rounds of {args.steps} steps "
+          f"(after {args.warmup} warm-up steps each); medians")
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    for _ in range(args.rounds):  # alternate, so that a change in machine load hits both paths
+        for name, loader in paths.items():
+            torch.manual_seed(0)
+            model = ConvVAE((3, 32, 32), settings.n_latent, channels=settings.channels).to(device)
+            results[name].append(measure(loader, model, args.steps, args.warmup, device))
+    medians = {}
+    for name, runs in results.items():
+        rate, share = (float(np.median(v)) for v in zip(*runs))
+        medians[name] = rate, share
         print(f"{name:<45} {rate:10.0f} images/s   {100 * share:5.1f}% of step time getting data")
-    (fast, fast_share), (slow, slow_share) = results.values()
+    (fast, fast_share), (slow, slow_share) = medians.values()
     print(f"package / homework throughput: {fast / slow:.2f}x; "
           f"data share {100 * fast_share:.1f}% vs {100 * slow_share:.1f}%")
 
