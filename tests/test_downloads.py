@@ -89,3 +89,11 @@ def test_remote_file_validation_and_data_dir(monkeypatch, tmp_path):
     assert data_dir() == tmp_path
     monkeypatch.delenv("DGM_DATA_DIR")
     assert data_dir().parts[-2:] == (".cache", "dgm")
+
+
+def test_unwritable_data_folder_is_data_unavailable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    remote = RemoteFile("f.bin", "0" * 32, ((tmp_path / "f.bin").as_uri(),))
+    with pytest.raises(DataUnavailableError, match="cannot create the data folder"):
+        fetch(remote, blocker / "cache")

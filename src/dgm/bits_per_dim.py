@@ -49,10 +49,12 @@ def unit_variance_floor(bin_width: float = BIN_WIDTH) -> float:
     return -math.log2(math.erf(bin_width / (2 * math.sqrt(2))))
 
 
-def negative_elbo(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def negative_elbo(model: nn.Module, x: torch.Tensor,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of -ELBO with beta = 1, from ``encode``/``decode``: -log p(x | z) and KL, each (B,)."""
     mu_z, log_std_z = model.encode(x)
-    z = sample_normal(mu_z, log_std_z)
+    eps = torch.randn(mu_z.shape, generator=generator, dtype=mu_z.dtype).to(mu_z.device)
+    z = sample_normal(mu_z, log_std_z, eps=eps)  # z ~ q(z | x)
     mu_x, log_std_x = model.decode(z)
     recon = get_normal_nll(x, mu_x, log_std_x).flatten(1).sum(dim=1)
     kl = get_normal_KL(mu_z, log_std_z).sum(dim=1)
@@ -72,7 +74,11 @@ class BitsPerDim:
 @torch.no_grad()
 def bits_per_dim(model: nn.Module, data: torch.Tensor, bin_width: float = BIN_WIDTH,
                  batch_size: int = 500, seed: int = 0) -> BitsPerDim:
-    """Dequantized negative ELBO (beta = 1) of ``data`` (N, ...) in [-1, 1] under ``model``, in bits/dim."""
+    """Dequantized negative ELBO (beta = 1) of ``data`` (N, ...) in [-1, 1] under ``model``, in bits/dim.
+
+    The dequantization noise and the samples of z come from ``seed``: the same model and data give
+    the same number.
+    """
     if data.dim() < 2 or len(data) == 0:
         raise ValueError(f"expected a non-empty batch of examples, got shape {tuple(data.shape)}")
     was_training = model.training
@@ -81,7 +87,7 @@ def bits_per_dim(model: nn.Module, data: torch.Tensor, bin_width: float = BIN_WI
     recon_sum = kl_sum = 0.0
     for i in range(0, len(data), batch_size):
         x = dequantize(data[i:i + batch_size], bin_width, generator)
-        recon, kl = negative_elbo(model, x)
+        recon, kl = negative_elbo(model, x, generator)
         recon_sum += float(recon.sum())
         kl_sum += float(kl.sum())
     model.train(was_training)

@@ -95,7 +95,10 @@ def fetch(remote: RemoteFile, directory: Path | None = None, download: bool = Tr
     if not download:
         problems.append(f"{target} is not there and download=False")
         raise DataUnavailableError("; ".join(problems))
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataUnavailableError(f"cannot create the data folder {directory}: {e}") from e
     corrupt = 0
     for url in remote.urls:
         try:
