@@ -66,3 +66,190 @@ def test_true_distribution_is_what_the_generator_samples():
     np.testing.assert_allclose(true_2d_distribution("multivariate")[1], [[5, 4], [4, 5]], atol=1e-12)
     with pytest.raises(ValueError, match="univariate, multivariate"):
         true_2d_distribution("rotated")
+
+
+# --------------------------------------------------------------------------- images
+
+import pickle  # noqa: E402
+import socket  # noqa: E402
+
+from dgm.data import (  # noqa: E402
+    DataUnavailableError, ImageData, load_cifar10, load_image_data, load_image_patches, load_pickle,
+    read_cifar10_archive,
+)
+from dgm.downloads import RemoteFile  # noqa: E402
+from fakecifar import md5, pixel, write_fake_cifar  # noqa: E402
+
+
+@pytest.fixture
+def tiny_patches(monkeypatch):
+    """Stand-in patches made instantly (the real ones are tested on their own below)."""
+    import dgm.data
+
+    fake = lambda: (np.zeros((6, 3, 32, 32), np.float32), np.ones((2, 3, 32, 32), np.float32))  # noqa: E731
+    monkeypatch.setattr(dgm.data, "load_image_patches", fake)
+
+
+@pytest.fixture
+def fake_cifar(tmp_path):
+    """A small archive in the real format, published at a file:// address."""
+    archive = tmp_path / "published" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    train_rows, test_rows = write_fake_cifar(archive, n_per_batch=3)
+    source = RemoteFile("cifar-10-python.tar.gz", md5(archive), (archive.as_uri(),))
+    return source, train_rows, test_rows
+
+
+def _offline_source() -> RemoteFile:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return RemoteFile("cifar-10-python.tar.gz", "0" * 32, (f"http://127.0.0.1:{port}/cifar-10-python.tar.gz",))
+
+
+def test_cifar_loader_shapes_order_and_values(fake_cifar, tmp_path):
+    source, train_rows, test_rows = fake_cifar
+    train, test = load_cifar10(tmp_path / "cache", source=source)
+    assert train.shape == (15, 3, 32, 32) and test.shape == (3, 3, 32, 32)
+    assert train.dtype == test.dtype == np.float32
+    for i in range(15):  # batches 1..5 in order, rows in file order
+        for c, y, x in [(0, 0, 0), (1, 5, 7), (2, 31, 30), (0, 17, 2)]:
+            assert train[i, c, y, x] == np.float32(pixel(train_rows, i, c, y, x) / 255)
+    assert test[2, 2, 31, 31] == np.float32(pixel(test_rows, 2, 2, 31, 31) / 255)
+    assert 0 <= train.min() and train.max() <= 1
+    raw_train, raw_test = read_cifar10_archive(tmp_path / "cache" / "cifar-10-python.tar.gz")
+    assert raw_train.dtype == np.uint8 and np.array_equal(raw_test.reshape(3, -1), test_rows)
+
+
+def test_cifar_archive_with_a_missing_batch_is_refused(tmp_path):
+    import tarfile
+
+    good = tmp_path / "good.tar.gz"
+    write_fake_cifar(good)
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(good) as src, tarfile.open(bad, "w:gz") as dst:
+        for m in src.getmembers():
+            if not m.name.endswith("data_batch_4"):
+                dst.addfile(m, src.extractfile(m))
+    with pytest.raises(ValueError, match="data_batch_4"):
+        read_cifar10_archive(bad)
+
+
+def test_offline_fallback_is_labelled(tmp_path, monkeypatch, tiny_patches):
+    monkeypatch.delenv("DGM_DATASET", raising=False)
+    data = load_image_data(profile="cpu", root=tmp_path, source=_offline_source())
+    assert data.name == "patches"
+    assert "could not be obtained" in data.stand_in_reason and "127.0.0.1" in data.stand_in_reason
+    assert data.description.startswith("STAND-IN, not CIFAR-10")
+    html = data._repr_html_()
+    assert "admonition warning" in html and "not CIFAR-10" in html
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cifar10_asked_for_and_unavailable_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DGM_DATASET", "cifar10")
+    with pytest.raises(DataUnavailableError, match=r"DGM_DATASET=cifar10.*127\.0\.0\.1"):
+        load_image_data(profile="cpu", root=tmp_path, source=_offline_source())
+    with pytest.raises(DataUnavailableError, match="DGM_DATASET=cifar10"):
+        load_image_data(profile="smoke", root=tmp_path, source=_offline_source())
+    monkeypatch.setenv("DGM_DATASET", "mnist")
+    with pytest.raises(ValueError, match="cifar10, patches"):
+        load_image_data(root=tmp_path, source=_offline_source())
+
+
+def test_dataset_choice(fake_cifar, tmp_path, monkeypatch, tiny_patches):
+    source = fake_cifar[0]
+    monkeypatch.delenv("DGM_DATASET", raising=False)
+    real = load_image_data(profile="gpu", root=tmp_path, source=source)
+    assert real.name == "cifar10" and real.stand_in_reason is None and real.train.shape == (15, 3, 32, 32)
+    assert "admonition note" in real._repr_html_() and "STAND-IN" not in real.description
+    smoke = load_image_data(profile="smoke", root=tmp_path / "elsewhere", source=source)
+    assert smoke.name == "patches" and "smoke" in smoke.stand_in_reason
+    monkeypatch.setenv("DGM_DATASET", "patches")
+    assert "DGM_DATASET=patches" in load_image_data(profile="cpu", source=source).stand_in_reason
+    monkeypatch.setenv("DGM_DATASET", "cifar10")
+    assert load_image_data(profile="smoke", root=tmp_path, source=source).name == "cifar10"
+
+
+def test_image_data_subset_and_fingerprint():
+    a = ImageData(np.zeros((4, 3, 8, 8), np.float32), np.ones((2, 3, 8, 8), np.float32), "patches", "test")
+    assert a.subset(2, None).train.shape == (2, 3, 8, 8) and a.subset(2, None).test.shape == (2, 3, 8, 8)
+    assert a.fingerprint() == a.subset(None, None).fingerprint() != a.subset(3, None).fingerprint()
+    assert a.fingerprint().startswith("patches-")
+
+
+def test_patches_split_without_overlap(monkeypatch):
+    import sklearn.datasets
+
+    # Synthetic "photographs" whose pixels spell their own column: red + 256 * green = column.
+    h, w = 80, 200
+    cols = np.broadcast_to(np.arange(w), (h, w))
+    photo = np.stack([cols % 256, cols // 256, np.zeros_like(cols)], axis=-1).astype(np.uint8)
+    monkeypatch.setattr(sklearn.datasets, "load_sample_images",
+                        lambda: type("Bunch", (), {"images": [photo, photo]}))
+    train, test = load_image_patches(size=16, train_stride=4, test_stride=8, test_fraction=0.2)
+    column = lambda p: np.round(p[:, 0] * 255) + 256 * np.round(p[:, 1] * 255)  # noqa: E731
+    split = w - 40
+    assert column(train).max() < split <= column(test).min()
+    # Every window start on the stride grid, in both photographs.
+    assert len(train) == 2 * ((h - 16) // 4 + 1) * ((split - 16) // 4 + 1)
+    assert len(test) == 2 * ((h - 16) // 8 + 1) * ((w - split - 16) // 8 + 1)
+    assert train.shape[1:] == (3, 16, 16) and train.dtype == np.float32
+
+
+def test_real_patches_are_natural_images():
+    train, test = load_image_patches()
+    assert train.shape[1:] == test.shape[1:] == (3, 32, 32)
+    assert len(train) > 10_000 and len(test) > 1_000
+    assert 0 <= train.min() and train.max() <= 1
+    # Natural images: neighbouring pixels are strongly correlated, unlike noise.
+    x = train[:500]
+    r = np.corrcoef(x[:, :, :, :-1].ravel(), x[:, :, :, 1:].ravel())[0, 1]
+    assert r > 0.8
+
+
+def _course_pickle(path, train, test):
+    with open(path, "wb") as f:
+        pickle.dump({"train": train, "test": test}, f)
+
+
+def test_load_pickle_course_format(tmp_path):
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, size=(5, 4, 6, 3), dtype=np.uint8)  # NHWC
+    test = rng.integers(0, 256, size=(2, 4, 6, 3), dtype=np.uint8)
+    _course_pickle(tmp_path / "d.pkl", train, test)
+    tr, te = load_pickle(tmp_path / "d.pkl")
+    assert tr.shape == (5, 3, 4, 6) and te.shape == (2, 3, 4, 6) and tr.dtype == np.float32
+    assert tr[3, 2, 1, 5] == np.float32(train[3, 1, 5, 2] / 255)
+    flat, _ = load_pickle(tmp_path / "d.pkl", flatten=True)
+    assert flat.shape == (5, 72)
+    assert flat[3, 2 * 24 + 1 * 6 + 5] == tr[3, 2, 1, 5]  # channel-major order
+    binary, _ = load_pickle(tmp_path / "d.pkl", flatten=True, binarize=True)
+    assert set(np.unique(binary)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(binary, (flat > 0.5).astype(np.float32))
+
+
+def test_load_pickle_refuses_bad_files(tmp_path):
+    _course_pickle(tmp_path / "flat.pkl", np.zeros((5, 12), np.uint8), np.zeros((2, 12), np.uint8))
+    with pytest.raises(ValueError, match="NHWC"):
+        load_pickle(tmp_path / "flat.pkl")
+    _course_pickle(tmp_path / "unit.pkl", np.full((1, 2, 2, 3), 0.5), np.zeros((1, 2, 2, 3)))
+    with pytest.raises(ValueError, match="0-255"):
+        load_pickle(tmp_path / "unit.pkl")
+    with open(tmp_path / "nokey.pkl", "wb") as f:
+        pickle.dump({"train": np.zeros((1, 2, 2, 3), np.uint8)}, f)
+    with pytest.raises(ValueError, match="'test'"):
+        load_pickle(tmp_path / "nokey.pkl")
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("this must not run",))
+
+
+def test_pickles_cannot_run_code(tmp_path, capsys):
+    with open(tmp_path / "evil.pkl", "wb") as f:
+        pickle.dump({"train": _Exploit(), "test": None}, f)
+    with pytest.raises(pickle.UnpicklingError, match="builtins.print"):
+        load_pickle(tmp_path / "evil.pkl")
+    assert "must not run" not in capsys.readouterr().out

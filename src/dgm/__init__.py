@@ -4,16 +4,21 @@ This module only re-exports the homework's public names, so that ``from dgm impo
 works as students know it. Each name lives in the module named after its concept.
 """
 
-from dgm.data import generate_2d_data
+from dgm.data import generate_2d_data, load_cifar10, load_pickle
 from dgm.gaussians import get_normal_KL, get_normal_nll
 from dgm.likelihood import exact_log_likelihood
-from dgm.nets import FullyConnectedMLP
-from dgm.plotting import plot_training_curves, visualize_2d_data, visualize_2d_samples
+from dgm.nets import ConvDecoder, ConvEncoder, FullyConnectedMLP
+from dgm.plotting import (
+    plot_training_curves, show_samples, visualize_2d_data, visualize_2d_samples, visualize_images,
+)
 from dgm.training import train_model
-from dgm.vae import VAE2d
+from dgm.vae import ConvVAE, VAE2d
 from dgm.vae2d_experiment import get_latent_stats, solve_task
 
 __all__ = [
+    "ConvDecoder",
+    "ConvEncoder",
+    "ConvVAE",
     "FullyConnectedMLP",
     "VAE2d",
     "exact_log_likelihood",
@@ -21,9 +26,13 @@ __all__ = [
     "get_latent_stats",
     "get_normal_KL",
     "get_normal_nll",
+    "load_cifar10",
+    "load_pickle",
     "plot_training_curves",
+    "show_samples",
     "solve_task",
     "train_model",
     "visualize_2d_data",
     "visualize_2d_samples",
+    "visualize_images",
 ]

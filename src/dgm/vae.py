@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from dgm.gaussians import get_normal_KL, get_normal_nll, sample_normal
-from dgm.nets import FullyConnectedMLP
+from dgm.nets import ConvDecoder, ConvEncoder, FullyConnectedMLP
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -89,3 +89,128 @@ class VAE2d(nn.Module):
         mu_x, log_std_x = self.decode(self.prior(n))
         x = sample_normal(mu_x, log_std_x) if sample_from_decoder else mu_x
         return x.cpu().numpy()
+
+
+class ConvVAE(nn.Module):
+    """The homework's convolutional VAE on images scaled to [-1, 1], with a beta weight on the KL term.
+
+    q(z | x) = N(mu_z, diag(exp(log_std_z)^2)) from :class:`ConvEncoder`; p(x | z) = N(mu_x, I) with
+    mu_x from :class:`ConvDecoder` (unit variance: ``decode`` returns ``log_std_x = 0``). The loss is
+    ``recon_loss + beta * kl_loss``, each summed over dimensions and averaged over the batch.
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], n_latent: int, beta: float = 1,
+                 channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+        if len(input_shape) != 3:
+            raise ValueError(f"input_shape is (C, H, W), got {tuple(input_shape)}")
+        if not beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if len(channels) < 2:
+            raise ValueError(f"channels lists the encoder's convs, at least two, got {tuple(channels)}")
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        self.n_latent = n_latent
+        self.beta = float(beta)
+        self.channels = tuple(channels)
+        self.encoder = ConvEncoder(self.input_shape, n_latent, channels)
+        self.decoder = ConvDecoder(n_latent, self.input_shape, tuple(channels[-2::-1]))  # mirrored
+
+    def prior(self, n: int) -> torch.Tensor:
+        """n samples of p(z) = N(0, I): () -> (n, n_latent)."""
+        return torch.randn(n, self.n_latent, device=model_device(self))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x): (B, C, H, W) -> mu_z, log_std_z, each (B, n_latent)."""
+        return self.encoder(check_batch(x, self.input_shape, model_device(self)))
+
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(x | z): (B, n_latent) -> mu_x, log_std_x, each (B, C, H, W); here log_std_x = 0."""
+        mu_x = self.decoder(check_batch(z, (self.n_latent,), model_device(self)))
+        return mu_x, torch.zeros_like(mu_x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, C, H, W) -> mu_z, log_std_z (B, n_latent) and x_recon = mu_x (B, C, H, W), via z ~ q(z | x)."""
+        mu_z, log_std_z = self.encode(x)
+        z = sample_normal(mu_z, log_std_z, eps=self.prior(x.shape[0]))  # reparameterisation
+        return mu_z, log_std_z, self.decoder(z)
+
+    def _recon_and_kl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-log p(x | z) with z ~ q(z | x), and KL(q(z | x) || p(z)): each (B,)."""
+        mu_z, log_std_z = self.encode(x)
+        z = sample_normal(mu_z, log_std_z, eps=self.prior(x.shape[0]))
+        mu_x, log_std_x = self.decode(z)
+        recon = get_normal_nll(x, mu_x, log_std_x).flatten(1).sum(dim=1)
+        kl = get_normal_KL(mu_z, log_std_z).sum(dim=1)
+        return recon, kl
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``elbo_loss = recon_loss + beta * kl_loss``, summed over dimensions, averaged over the batch."""
+        recon, kl = self._recon_and_kl(x)
+        recon_loss, kl_loss = recon.mean(), kl.mean()
+        return {"elbo_loss": recon_loss + self.beta * kl_loss, "recon_loss": recon_loss, "kl_loss": kl_loss}
+
+    @torch.no_grad()
+    def sample(self, n: int) -> np.ndarray:
+        """n images decoded from prior samples (decoder means), clamped and mapped to [0, 1]: (n, C, H, W)."""
+        mu_x, _ = self.decode(self.prior(n))
+        return (mu_x.clamp(-1, 1) * 0.5 + 0.5).cpu().numpy()
+
+
+class CalibratedConvVAE(ConvVAE):
+    """:class:`ConvVAE` whose Gaussian decoder learns one standard deviation per channel.
+
+    p(x | z) = N(mu_x, diag(sigma_c^2)). In training, sigma_c is set at every step to the value
+    that maximises the ELBO for the current means, sigma_c^2 = mean squared error of channel c
+    over the batch (the "optimal sigma" of the sigma-VAE, Rybkin et al. 2021), floored at
+    ``bin_width^2 / 12``, the variance of the rounding of 8-bit pixels. A running average of it is
+    kept in the buffer ``log_std_x``, which ``decode`` returns and evaluation uses.
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], n_latent: int, beta: float = 1,
+                 channels: tuple[int, ...] = (32, 64, 128, 256), bin_width: float = 2 / 255,
+                 momentum: float = 0.05) -> None:
+        super().__init__(input_shape, n_latent, beta, channels)
+        if not 0 < momentum <= 1 or not bin_width > 0:
+            raise ValueError(f"need 0 < momentum <= 1 and bin_width > 0, got {momentum}, {bin_width}")
+        self.momentum = momentum
+        self.min_var = bin_width**2 / 12
+        self.register_buffer("log_std_x", torch.zeros(self.input_shape[0], 1, 1))  # (C, 1, 1)
+
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(x | z): (B, n_latent) -> mu_x, log_std_x, each (B, C, H, W); log_std_x per channel."""
+        mu_x = self.decoder(check_batch(z, (self.n_latent,), model_device(self)))
+        return mu_x, self.log_std_x.expand_as(mu_x)
+
+    def _recon_and_kl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.training:
+            return super()._recon_and_kl(x)
+        mu_z, log_std_z = self.encode(x)
+        z = sample_normal(mu_z, log_std_z, eps=self.prior(x.shape[0]))
+        mu_x = self.decoder(z)
+        # The optimal variance needs no gradient: at the optimum d(loss)/d(sigma) = 0.
+        var = ((x - mu_x.detach()) ** 2).mean(dim=(0, 2, 3), keepdim=True)[0].clamp_min(self.min_var)  # (C, 1, 1)
+        with torch.no_grad():
+            running = torch.lerp(torch.exp(2 * self.log_std_x), var, self.momentum)
+            self.log_std_x.copy_(0.5 * torch.log(running))
+        recon = get_normal_nll(x, mu_x, 0.5 * torch.log(var).expand_as(mu_x)).flatten(1).sum(dim=1)
+        kl = get_normal_KL(mu_z, log_std_z).sum(dim=1)
+        return recon, kl
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Decoder means at the encoder means, as in the homework: (B, ...) -> (B, ...)."""
+    mu_z, _ = model.encode(x)
+    return model.decode(mu_z)[0]
+
+
+@torch.no_grad()
+def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor, n_steps: int = 10) -> torch.Tensor:
+    """Decode ``n_steps`` points on the segment between the codes of x1 and x2: (B, ...) -> (B, n_steps, ...)."""
+    if x1.shape != x2.shape or n_steps < 2:
+        raise ValueError(f"need two batches of one shape and n_steps >= 2, got {tuple(x1.shape)}, "
+                         f"{tuple(x2.shape)}, {n_steps}")
+    z1, z2 = model.encode(x1)[0], model.encode(x2)[0]
+    alphas = torch.linspace(0, 1, n_steps, device=z1.device)
+    steps = [model.decode(torch.lerp(z1, z2, a))[0] for a in alphas]  # each (B, ...)
+    return torch.stack(steps, dim=1)
