@@ -19,6 +19,8 @@ from dgm.sphinxext import drop_duplicate_scripts
 
 REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
 CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
+# A cell's options come first: a `---` YAML block or `:key: value` lines (they become metadata).
+CELL_OPTIONS = re.compile(r"\A(?:---\n.*?\n---\n|(?::[\w-]+:[^\n]*\n)+)", re.S)
 
 
 def _front_matter(text: str) -> dict:
@@ -51,7 +53,8 @@ def test_colab_notebook_holds_the_chapters_code_and_no_outputs(generated):
         nbformat.validate(nb)
         code = [c.source for c in nb.cells if c.cell_type == "code"]
         # The chapter's code cells, read here with a regular expression (not jupytext), follow the setup cell.
-        expected = [body.strip("\n") for body in CODE_CELL.findall((ROOT / f"{doc}.md").read_text())]
+        bodies = CODE_CELL.findall((ROOT / f"{doc}.md").read_text())
+        expected = [CELL_OPTIONS.sub("", body, count=1).strip("\n") for body in bodies]
         assert [c.strip("\n") for c in code[1:]] == expected
         assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
         assert nb.metadata["kernelspec"]["name"] == "python3"
