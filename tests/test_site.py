@@ -27,7 +27,7 @@ pytestmark = pytest.mark.book
 
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 #: The chapter whose screenshot the README shows (docs/screenshot.png).
-README_PAGE = "book/intro.html"
+README_PAGE = "book/vae/vae_2d.html"
 README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
 SEARCH_PHRASE = "posterior collapse"
 
