@@ -9,4 +9,5 @@ from bookutils import ROOT, Build, build_book
 def built_book(tmp_path_factory) -> Build:
     """The whole book, built once per test session in the smoke profile with -W -n --keep-going."""
     out = tmp_path_factory.mktemp("book")
-    return build_book(ROOT, out, DGM_PROFILE="smoke")
+    # Fresh checkpoints: every chapter trains its models in this build, nothing is reused.
+    return build_book(ROOT, out, DGM_PROFILE="smoke", DGM_CHECKPOINT_DIR=str(out / "checkpoints"))
