@@ -23,7 +23,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from dgm.profiles import device_name
-from dgm.training import TensorBatches, torch_threads, train_model
+from dgm.loaders import TensorLoader
+from dgm.training import torch_threads, train_model
 from dgm.vae import VAE2d
 from dgm.vae2d_experiment import SETTINGS, run_vae2d_experiment, vae2d_data
 
@@ -52,8 +53,8 @@ def epoch_time(loader_kind: str, threads: int | None, profile: str, epochs: int 
         train_loader = DataLoader(train, batch_size=s.batch_size, shuffle=True)
         test_loader = DataLoader(test, batch_size=s.batch_size)
     else:
-        train_loader = TensorBatches(train, s.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
-        test_loader = TensorBatches(test, max(s.batch_size, 1000))
+        train_loader = TensorLoader(torch.as_tensor(train), s.batch_size, shuffle=True, seed=0)
+        test_loader = TensorLoader(torch.as_tensor(test), max(s.batch_size, 1000))
     torch.manual_seed(0)
     model = VAE2d(2, 2, list(s.enc_hidden_sizes), list(s.dec_hidden_sizes))
     with torch_threads(threads):
@@ -66,10 +67,10 @@ def speed(profile: str, repeats: int) -> None:
     variants = [
         ("homework: DataLoader(numpy), default threads", "DataLoader(numpy)", None),
         ("DataLoader(numpy), 1 thread", "DataLoader(numpy)", 1),
-        ("sliced batches, default threads", "TensorBatches", None),
-        ("package (fit): sliced batches, 1 thread", "TensorBatches", 1),
+        ("sliced batches, default threads", "TensorLoader", None),
+        ("package (fit): sliced batches, 1 thread", "TensorLoader", 1),
     ]
-    epoch_time("TensorBatches", 1, profile, epochs=1)  # warm-up
+    epoch_time("TensorLoader", 1, profile, epochs=1)  # warm-up
     times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for _ in range(repeats):  # interleaved, so that load from other processes hits all variants alike
         for name, kind, threads in variants:

@@ -54,3 +54,12 @@ def test_batches_stay_on_the_device():
     data = torch.randn(20, 3, device="cuda")
     for batch in TensorLoader(data, 8, shuffle=True):
         assert batch.device == data.device
+
+
+def test_seed_none_follows_torch_global_stream():
+    data = torch.arange(12).float().unsqueeze(1)
+    torch.manual_seed(3)
+    first = torch.cat(list(TensorLoader(data, 5, shuffle=True, seed=None)))
+    torch.manual_seed(3)
+    assert torch.equal(torch.cat(list(TensorLoader(data, 5, shuffle=True, seed=None))), first)
+    assert sorted(first.squeeze(1).tolist()) == list(range(12))

@@ -128,30 +128,9 @@ def test_checkpoint_key_rejects_unserialisable_config():
         checkpoint_key("a", {(1, 2): "tuple keys have no JSON form"})
 
 
-# --------------------------------------------------------------------------- TensorBatches, torch_threads
+# --------------------------------------------------------------------------- torch_threads
 
-from dgm.training import TensorBatches, torch_threads  # noqa: E402
-
-
-def test_tensor_batches_cover_the_data_once_per_pass():
-    data = torch.arange(23.0)[:, None]
-    batches = TensorBatches(data.numpy(), 5, shuffle=True, generator=torch.Generator().manual_seed(0))
-    assert len(batches) == 5
-    first = list(batches)
-    assert [len(b) for b in first] == [5, 5, 5, 5, 3]
-    assert sorted(torch.cat(first).flatten().tolist()) == list(range(23))
-    second = torch.cat(list(batches)).flatten().tolist()
-    assert second != torch.cat(first).flatten().tolist()  # a new order each pass
-    again = TensorBatches(data, 5, shuffle=True, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(torch.cat(list(again)), torch.cat(first))  # reproducible
-    torch.testing.assert_close(torch.cat(list(TensorBatches(data, 5))), data)  # in order without shuffle
-
-
-def test_tensor_batches_refuse_bad_input():
-    with pytest.raises(ValueError, match="non-empty"):
-        TensorBatches(torch.zeros(0, 2), 4)
-    with pytest.raises(ValueError, match="batch_size"):
-        TensorBatches(torch.zeros(3, 2), 0)
+from dgm.training import torch_threads  # noqa: E402
 
 
 def test_torch_threads_restores_the_setting():

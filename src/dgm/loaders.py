@@ -15,19 +15,23 @@ import torch
 
 
 class TensorLoader:
-    """Batches of ``data`` (N, ...) in order, or shuffled anew each pass (seeded), on ``data``'s device."""
+    """Batches of ``data`` (N, ...) in order, or shuffled anew each pass, on ``data``'s device.
 
-    def __init__(self, data: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0,
+    ``seed`` fixes the shuffling order (``None``: torch's global random stream).
+    """
+
+    def __init__(self, data: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int | None = 0,
                  drop_last: bool = False) -> None:
         if not isinstance(data, torch.Tensor) or data.dim() < 1 or len(data) == 0:
             raise ValueError("data must be a non-empty tensor of examples (N, ...)")
-        if batch_size < 1:
+        if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.data = data
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self._generator = torch.Generator().manual_seed(seed)  # on the CPU: same order on any device
+        # On the CPU: the same order on any device.
+        self._generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         n, b = len(self.data), self.batch_size

@@ -250,37 +250,6 @@ def load_or_train(
 # --------------------------------------------------------------------------- fast batches
 
 
-class TensorBatches:
-    """Mini-batches sliced from one tensor, a lighter stand-in for ``DataLoader(data, batch_size, shuffle)``.
-
-    Each pass draws one permutation (from ``generator`` when given) and yields ``data[perm[i:i + b]]``:
-    no per-example indexing and collation. ``data`` may be a numpy array or a tensor, (N, ...).
-    """
-
-    def __init__(self, data, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None) -> None:
-        self.data = torch.as_tensor(data)
-        if self.data.dim() < 1 or self.data.shape[0] == 0:
-            raise ValueError(f"need a non-empty data set of shape (N, ...), got {tuple(self.data.shape)}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = generator
-
-    def __len__(self) -> int:
-        return math.ceil(self.data.shape[0] / self.batch_size)
-
-    def __iter__(self):
-        n = self.data.shape[0]
-        if self.shuffle:
-            perm = torch.randperm(n, generator=self.generator)
-            for i in range(0, n, self.batch_size):
-                yield self.data[perm[i : i + self.batch_size]]
-        else:
-            for i in range(0, n, self.batch_size):
-                yield self.data[i : i + self.batch_size]
-
-
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``n`` intra-op CPU threads in torch (``None``: leave as is), then restore.

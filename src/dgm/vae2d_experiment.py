@@ -20,7 +20,8 @@ from dgm.data import TWO_D_MODES, generate_2d_data, true_2d_distribution
 from dgm.likelihood import exact_log_likelihood, posterior_kl, quadrature_elbo
 from dgm.plotting import plot_training_curves, visualize_2d_samples
 from dgm.profiles import ByProfile, RunLog, current_profile, default_device
-from dgm.training import Losses, TensorBatches, Trained, load_or_train, torch_threads, train_model
+from dgm.loaders import TensorLoader
+from dgm.training import Losses, Trained, load_or_train, torch_threads, train_model
 from dgm.vae import VAE2d, model_device
 
 
@@ -74,9 +75,8 @@ def fit(
     if not 0 <= decay_epochs <= epochs:
         raise ValueError(f"need 0 <= decay_epochs <= epochs, got {decay_epochs} and {epochs}")
     device = model_device(model)
-    generator = None if seed is None else torch.Generator().manual_seed(seed)
-    train_loader = TensorBatches(train_data, batch_size, shuffle=True, generator=generator)
-    test_loader = TensorBatches(test_data, max(batch_size, 1000))
+    train_loader = TensorLoader(torch.as_tensor(train_data), batch_size, shuffle=True, seed=seed)
+    test_loader = TensorLoader(torch.as_tensor(test_data), max(batch_size, 1000))
     with torch_threads(threads):
         tr, te = train_model(model, train_loader, test_loader, epochs - decay_epochs, lr,
                              use_tqdm=use_tqdm, loss_key=loss_key, device=device)
