@@ -90,8 +90,9 @@ def test_repeated_estimates_are_laid_out_by_repeat_and_point():
             est = repeated_iwae_bound(model, x, k, repeats, g, max_latent=max_latent)
             assert est.shape == (repeats, 7) and est.dtype == torch.float64
             torch.testing.assert_close(est, log_px.expand(repeats, 7), atol=2e-5, rtol=0)
-    with pytest.raises(ValueError, match="repeats"):
-        repeated_iwae_bound(model, x, 2, 0)
+    for bad in (dict(k=0), dict(repeats=0), dict(repeats=2.0), dict(x=x[0])):
+        with pytest.raises(ValueError, match="k must|repeats must|shape"):
+            repeated_iwae_bound(model, **{"x": x, "k": 2, "repeats": 3, **bad})
 
 
 def test_repeats_are_independent_draws():
@@ -119,6 +120,8 @@ def test_chi_square_against_grid_integration():
     with torch.no_grad():
         zero = chi_square(exact, x, ppca_marginal(W_DIAG, B_MEAN, LOG_S_DIAG).log_prob(x.double()), 1000)
     assert zero.abs().max() < 1e-4
+    with pytest.raises(ValueError, match="log_px must have shape"):
+        chi_square(exact, x, torch.zeros(2), 10)
 
 
 SMALL = IWAESettings(n_points=60, samples_per_k=40, chi2_samples=4000, ks=(1, 4, 20, 400))

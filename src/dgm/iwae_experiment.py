@@ -72,8 +72,11 @@ def repeated_iwae_bound(
     Every estimate is :func:`dgm.iwae.iwae_bound`'s; the examples are repeated and processed in
     groups of at most ``max_latent`` latent vectors per decoder call.
     """
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    for name, value in (("k", k), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if x.dim() != 2:
+        raise ValueError(f"x must be a batch of shape (B, D), got {tuple(x.shape)}")
     chunk = min(k, 256)
     rows = max(1, max_latent // chunk)
     xr = x.repeat(repeats, 1)  # (repeats B, D): repeat r holds rows r B ... (r + 1) B - 1
@@ -89,6 +92,8 @@ def chi_square(
 
     ``log_px`` (B,) is the exact log p(x); then w / p(x) = p(z | x) / q(z | x).
     """
+    if log_px.shape != x.shape[:1]:
+        raise ValueError(f"log_px must have shape (B,) = {tuple(x.shape[:1])}, got {tuple(log_px.shape)}")
     log_w = log_importance_weights(model, x, n_samples, generator=generator).double()  # (B, n_samples)
     log_ratio = log_w - log_px.double()[:, None]
     return torch.exp(torch.logsumexp(2 * log_ratio, dim=1) - math.log(n_samples)) - 1
