@@ -1,0 +1,302 @@
+"""The IWAE chapter's experiment: L_K against K for the trained 2d VAEs, and their exact log p(x).
+
+For each of the 2d chapter's trained VAEs (:func:`dgm.vae2d_experiment.trained_vae2d`) and a set
+of test points, :func:`run_iwae_experiment` estimates the test-set average of L_K for every K of
+the settings with :func:`dgm.iwae.iwae_bound`, with a Monte Carlo standard error, and sets it
+against the exact log p(x) (:func:`dgm.likelihood.exact_log_likelihood`) and the ELBO without
+sampling noise (:func:`dgm.likelihood.quadrature_elbo`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from dgm.data import TWO_D_MODES
+from dgm.estimators import z_threshold
+from dgm.iwae import iwae_bound, log_importance_weights
+from dgm.likelihood import exact_log_likelihood, quadrature_elbo
+from dgm.plotting import new_figure, show
+from dgm.profiles import ByProfile, RunLog, current_profile
+from dgm.training import torch_threads
+from dgm.vae import model_device
+from dgm.vae2d_experiment import SETTINGS as VAE2D_SETTINGS
+from dgm.vae2d_experiment import trained_vae2d, vae2d_data
+
+KS: tuple[int, ...] = (1, 2, 5, 10, 50, 100, 1000, 5000)
+
+
+@dataclass(frozen=True)
+class IWAESettings:
+    """Settings of the IWAE experiment: which K, how many test points, how many samples."""
+
+    n_points: int  # the first n_points test points of each data set
+    samples_per_k: int  # latent samples per point and K: R_K = max(min_repeats, samples_per_k // K) draws of L_K
+    chi2_samples: int  # latent samples per point for the chi-square divergence
+    ks: tuple[int, ...] = KS
+    min_repeats: int = 2  # at least two draws per point, for a variance
+    false_alarm: float = 1e-3  # probability that any of the chapter's z-tests rejects a true statement
+    log_px_tol: float = 1e-4  # accuracy of exact_log_likelihood, nats per point
+    seed: int = 0
+    threads: int | None = 1  # torch CPU threads meanwhile
+
+    def __post_init__(self) -> None:
+        if not self.ks or list(self.ks) != sorted(set(self.ks)) or self.ks[0] < 1:
+            raise ValueError(f"ks must be increasing integers >= 1, got {self.ks}")
+        if min(self.n_points, self.samples_per_k, self.chi2_samples) < 1 or self.min_repeats < 2:
+            raise ValueError("n_points, samples_per_k and chi2_samples must be >= 1 and min_repeats >= 2")
+
+    def repeats(self, k: int) -> int:
+        """R_K, the number of independent draws of the L_K estimate per point."""
+        return max(self.min_repeats, self.samples_per_k // k)
+
+
+SETTINGS = ByProfile(
+    smoke=IWAESettings(n_points=20, samples_per_k=100, chi2_samples=100),
+    cpu=IWAESettings(n_points=300, samples_per_k=4000, chi2_samples=1000),
+    gpu=IWAESettings(n_points=3000, samples_per_k=4000, chi2_samples=1000),  # the whole test set
+)
+
+
+def repeated_iwae_bound(
+    model: torch.nn.Module, x: torch.Tensor, k: int, repeats: int, generator: torch.Generator | None = None,
+    max_latent: int = 2**18,
+) -> torch.Tensor:
+    """``repeats`` independent one-draw estimates of L_K for each example: x (B, D) -> (repeats, B).
+
+    Every estimate is :func:`dgm.iwae.iwae_bound`'s; the examples are repeated and processed in
+    groups of at most ``max_latent`` latent vectors per decoder call.
+    """
+    for name, value in (("k", k), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if x.dim() != 2:
+        raise ValueError(f"x must be a batch of shape (B, D), got {tuple(x.shape)}")
+    chunk = min(k, 256)
+    rows = max(1, max_latent // chunk)
+    xr = x.repeat(repeats, 1)  # (repeats B, D): repeat r holds rows r B ... (r + 1) B - 1
+    out = [iwae_bound(model, xb, k, chunk_size=chunk, generator=generator) for xb in xr.split(rows)]
+    return torch.cat(out).double().view(repeats, x.shape[0])
+
+
+def chi_square(
+    model: torch.nn.Module, x: torch.Tensor, log_px: torch.Tensor, n_samples: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """chi^2(p(z | x) || q(z | x)) = Var_q[w] / p(x)^2 = E_q[(w / p(x))^2] - 1, by Monte Carlo: (B, D) -> (B,).
+
+    ``log_px`` (B,) is the exact log p(x); then w / p(x) = p(z | x) / q(z | x).
+    """
+    if log_px.shape != x.shape[:1]:
+        raise ValueError(f"log_px must have shape (B,) = {tuple(x.shape[:1])}, got {tuple(log_px.shape)}")
+    log_w = log_importance_weights(model, x, n_samples, generator=generator).double()  # (B, n_samples)
+    log_ratio = log_w - log_px.double()[:, None]
+    return torch.exp(torch.logsumexp(2 * log_ratio, dim=1) - math.log(n_samples)) - 1
+
+
+@dataclass(frozen=True)
+class ModeBounds:
+    """L_K against K for one trained model, averaged over the test points (nats per point)."""
+
+    mode: str
+    ks: tuple[int, ...]
+    repeats: tuple[int, ...]  # R_K
+    bound: np.ndarray  # (n_K,): average over points and draws of the one-draw estimates of L_K
+    se: np.ndarray  # (n_K,): its Monte Carlo standard error
+    abs_error: np.ndarray  # (n_K,): average over points of |L_K estimate - log p(x)|, the point's draws averaged
+    log_px: float  # exact log p(x)
+    elbo: float  # the ELBO by Gauss-Hermite quadrature (32 nodes)
+    elbo_quadrature_error: float  # |32-node ELBO - 16-node ELBO|: a bound on the error of the 32-node one
+    chi2: float  # chi^2(p(z | x) || q(z | x)), averaged over the points
+
+    @property
+    def gap(self) -> np.ndarray:
+        """log p(x) - L_K, (n_K,); the theorem says >= 0, non-increasing, -> 0."""
+        return self.log_px - self.bound
+
+    @property
+    def elbo_gap(self) -> float:
+        """log p(x) - ELBO = KL(q(z | x) || p(z | x)) on average."""
+        return self.log_px - self.elbo
+
+    @property
+    def step_z(self) -> np.ndarray:
+        """(L_K' - L_K) / its standard error for consecutive K < K', (n_K - 1,); independent draws."""
+        return np.diff(self.bound) / np.sqrt(self.se[1:] ** 2 + self.se[:-1] ** 2)
+
+    @property
+    def gap_z(self) -> np.ndarray:
+        """(log p(x) - L_K) / standard error, (n_K,)."""
+        return self.gap / self.se
+
+    @property
+    def predicted_gap(self) -> np.ndarray:
+        """chi^2 / (2 K), the second-order approximation of log p(x) - L_K, (n_K,)."""
+        return self.chi2 / (2 * np.asarray(self.ks, dtype=float))
+
+    @property
+    def rise(self) -> float:
+        """L_K at the largest K minus L_1."""
+        return float(self.bound[-1] - self.bound[0])
+
+    @property
+    def rise_z(self) -> float:
+        """The rise over its standard error."""
+        return self.rise / math.hypot(self.se[0], self.se[-1])
+
+    def converged_from(self, z_crit: float) -> int | None:
+        """The smallest K from which on every gap is within z_crit standard errors of 0 (None: not even the last)."""
+        k = None
+        for k_i, z in zip(reversed(self.ks), reversed(self.gap_z)):
+            if abs(z) >= z_crit:
+                break
+            k = k_i
+        return k
+
+    def measurable(self, z_crit: float) -> np.ndarray:
+        """Which gaps stand more than z_crit standard errors above 0: (n_K,) bool."""
+        return self.gap_z > z_crit
+
+    def rate_deviation(self, z_crit: float) -> float:
+        """max |gap / (chi^2 / 2K) - 1| over the measurable gaps (NaN if none is)."""
+        sel = self.measurable(z_crit)
+        return float(np.abs(self.gap[sel] / self.predicted_gap[sel] - 1).max()) if sel.any() else math.nan
+
+
+def bounds_for_model(
+    model: torch.nn.Module, x: torch.Tensor, settings: IWAESettings, mode: str = "",
+) -> ModeBounds:
+    """L_K for every K of ``settings`` on the points x (N, D), with log p(x), the ELBO and chi^2."""
+    device = model_device(model)
+    x = x.to(device)
+    generator = torch.Generator(device=device).manual_seed(settings.seed)
+    with torch.no_grad():
+        log_px = exact_log_likelihood(model, x, tol=settings.log_px_tol)  # (N,) float64
+        elbo32, elbo16 = (quadrature_elbo(model, x, n_nodes=n).mean().item() for n in (32, 16))
+        bound, se, abs_error = [], [], []
+        for k in settings.ks:
+            r = settings.repeats(k)
+            est = repeated_iwae_bound(model, x, k, r, generator)  # (R_K, N)
+            bound.append(est.mean().item())
+            se.append(math.sqrt(est.var(dim=0).sum().item() / r) / x.shape[0])
+            abs_error.append((est.mean(dim=0) - log_px).abs().mean().item())
+        chi2 = chi_square(model, x, log_px, settings.chi2_samples, generator).mean().item()
+    return ModeBounds(
+        mode=mode, ks=tuple(settings.ks), repeats=tuple(settings.repeats(k) for k in settings.ks),
+        bound=np.array(bound), se=np.array(se), abs_error=np.array(abs_error), log_px=log_px.mean().item(),
+        elbo=elbo32, elbo_quadrature_error=abs(elbo32 - elbo16), chi2=chi2,
+    )
+
+
+@dataclass(frozen=True)
+class IWAEResult:
+    """Both models' bounds, the z threshold of the chapter's tests and what ran."""
+
+    profile: str
+    settings: IWAESettings
+    univariate: ModeBounds
+    multivariate: ModeBounds
+    log: RunLog
+    estimation_time_s: float
+
+    @property
+    def modes(self) -> tuple[ModeBounds, ModeBounds]:
+        return self.univariate, self.multivariate
+
+    @property
+    def n_tests(self) -> int:
+        """z-tests the chapter makes per model: L_1 = ELBO, L_K <= log p(x) for every K, each consecutive step."""
+        n_k = len(self.settings.ks)
+        return len(self.modes) * (1 + n_k + (n_k - 1))
+
+    @property
+    def z_crit(self) -> float:
+        """|z| beyond which one of the chapter's z-tests rejects with probability <= false_alarm in all."""
+        return z_threshold(self.n_tests, self.settings.false_alarm)
+
+
+def run_iwae_experiment(profile: str | None = None, device: torch.device | str | None = None) -> IWAEResult:
+    """Load (or train) the 2d chapter's VAEs for ``profile`` and estimate their L_K on test points."""
+    profile = current_profile() if profile is None else profile
+    settings = SETTINGS.get(profile)
+    log = RunLog()
+    results = {}
+    elapsed = 0.0
+    for mode in TWO_D_MODES:
+        trained = trained_vae2d(mode, profile, device=device)
+        log.record(mode, VAE2D_SETTINGS.get(profile).epochs, trained.wall_time_s, loaded=trained.loaded)
+        x = torch.as_tensor(vae2d_data(mode, profile)[1][: settings.n_points])
+        start = time.perf_counter()
+        with torch_threads(settings.threads if model_device(trained.model).type == "cpu" else None):
+            results[mode] = bounds_for_model(trained.model.eval(), x, settings, mode)
+        elapsed += time.perf_counter() - start
+    return IWAEResult(profile, settings, log=log, estimation_time_s=elapsed, **results)
+
+
+# --------------------------------------------------------------------------- showing the result
+
+MODE_TAGS = {"univariate": "uni", "multivariate": "multi"}
+
+
+def chapter_values(result: IWAEResult) -> dict[str, float | int | str]:
+    """The numbers the chapter states, by glue name (``iw_`` + name); per-K values as ``iw_{tag}_gap_{K}``."""
+    s, z = result.settings, result.z_crit
+    v: dict[str, float | int | str] = {
+        "n_points": s.n_points, "samples_per_k": s.samples_per_k, "min_repeats": s.min_repeats,
+        "chi2_samples": s.chi2_samples, "k_max": s.ks[-1], "n_k": len(s.ks), "log_px_tol": s.log_px_tol,
+        "false_alarm": s.false_alarm, "n_tests": result.n_tests, "z_crit": z,
+        "estimation_time_s": round(result.estimation_time_s, 1),
+    }
+    for m in result.modes:
+        t = MODE_TAGS[m.mode]
+        k_conv, kmax_measurable = m.converged_from(z), [k for k, ok in zip(m.ks, m.measurable(z)) if ok]
+        v |= {
+            f"{t}_log_px": m.log_px, f"{t}_elbo": m.elbo, f"{t}_elbo_gap": m.elbo_gap,
+            f"{t}_quad_err": m.elbo_quadrature_error,
+            f"{t}_l1": m.bound[0], f"{t}_l1_se": m.se[0], f"{t}_l1_minus_elbo": m.bound[0] - m.elbo,
+            f"{t}_min_gap_z": float(m.gap_z.min()), f"{t}_min_step_z": float(m.step_z.min()),
+            f"{t}_rise": m.rise, f"{t}_rise_z": m.rise_z,
+            f"{t}_gap_kmax": m.gap[-1], f"{t}_se_kmax": m.se[-1], f"{t}_abs_err_kmax": m.abs_error[-1],
+            f"{t}_k_conv": "none" if k_conv is None else k_conv,
+            f"{t}_chi2": m.chi2, f"{t}_rate_dev": m.rate_deviation(z),
+            f"{t}_rate_kmax": kmax_measurable[-1] if kmax_measurable else "none",
+        }
+        for i, k in enumerate(m.ks):
+            v |= {f"{t}_gap_{k}": m.gap[i], f"{t}_se_{k}": m.se[i], f"{t}_l_{k}": m.bound[i]}
+    return {f"iw_{name}": (float(x) if isinstance(x, (float, np.floating)) else x) for name, x in v.items()}
+
+
+
+def bounds_table(result: IWAEResult) -> str:
+    """Markdown: one row per K, L_K, its standard error and log p(x) - L_K for each model; then the ELBO and log p(x)."""
+    modes = result.modes
+    head = "| |" + "".join(f" {m.mode}: L_K | SE | log p(x) - L_K |" for m in modes)
+    lines = [head, "|---" * (1 + 3 * len(modes)) + "|"]
+    for i, k in enumerate(result.settings.ks):
+        lines.append(f"| K = {k} |" + "".join(f" {m.bound[i]:.5f} | {m.se[i]:.5f} | {m.gap[i]:.5f} |" for m in modes))
+    lines.append("| ELBO (quadrature) |" + "".join(f" {m.elbo:.5f} | | {m.elbo_gap:.5f} |" for m in modes))
+    lines.append("| log p(x) (exact) |" + "".join(f" {m.log_px:.5f} | | 0 |" for m in modes))
+    return "\n".join(lines)
+
+
+def plot_bounds(result: IWAEResult) -> Figure:
+    """L_K - log p(x) against K (log scale), +- 2 standard errors, with the ELBO and chi^2 / (2K); one panel per model."""
+    fig, axes = new_figure(1, len(result.modes), figsize=(11, 4.2))
+    for ax, m in zip(axes[0], result.modes):
+        ks = np.asarray(m.ks, dtype=float)
+        ax.axhline(0.0, color="k", lw=1, label="exact log p(x)")
+        ax.plot(ks, -m.predicted_gap, "--", color="C1", label="$-\\chi^2 / (2K)$")
+        ax.errorbar(ks, -m.gap, yerr=2 * m.se, fmt="o-", color="C0", capsize=3, ms=4, label="$L_K$ ± 2 SE")
+        ax.plot([1], [-m.elbo_gap], "x", color="C3", ms=9, mew=2, label="ELBO (quadrature)")
+        ax.set_xscale("log")
+        ax.set_xticks(ks, [str(k) for k in m.ks])
+        ax.minorticks_off()
+        ax.set(title=m.mode, xlabel="K", ylabel="$L_K$ - log p(x)   [nats per point]")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="lower right")
+    return show(fig)
