@@ -17,17 +17,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from dgm.jupyter import kernel_shell as _kernel_shell
 from dgm.likelihood import true_posterior
-
-
-def _kernel_shell():
-    """The running IPython kernel's shell, or None outside Jupyter."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return shell if shell is not None and hasattr(shell, "kernel") else None
 
 
 def _publish_png(fig: Figure) -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from dgm.jupyter import kernel_shell
+
 Losses = dict[str, list[float]]
 
 
@@ -81,22 +83,13 @@ class _DisplayLine:
         pass
 
 
-def _in_jupyter_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
 def _progress(iterable: Iterable, enabled: bool, **kwargs):
     """A tqdm progress bar: one updatable line in Jupyter, the usual bar on a terminal."""
     if not enabled:
         return iterable
     from tqdm.std import tqdm
 
-    file = _DisplayLine() if _in_jupyter_kernel() else sys.stderr
+    file = _DisplayLine() if kernel_shell() is not None else sys.stderr
     return tqdm(iterable, file=file, ncols=100, mininterval=0.5, **kwargs)
 
 
