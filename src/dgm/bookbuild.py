@@ -72,11 +72,28 @@ def guard_cache(root: Path, build_dir: Path, environ: dict[str, str] | None = No
     return True
 
 
+def write_build_info(build_dir: Path, environ: dict[str, str] | None = None) -> Path:
+    """``build_dir/build-info.json``: the profile and data set of this build (the notebook edition quotes it)."""
+    import json
+
+    from dgm.profiles import current_profile
+
+    environ = dict(os.environ if environ is None else environ)
+    info = {"profile": current_profile(environ), "dataset": environ.get("DGM_DATASET", "")}
+    path = Path(build_dir) / "build-info.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
 def build(root: Path, output: Path | None = None, builder: str = "html") -> int:
     """Guard the cache, then ``jupyter-book build ROOT -W -n --keep-going``; return its exit code."""
     root = Path(root).resolve()
     out = root if output is None else Path(output).resolve()
     stale = guard_cache(root, out / "_build")
+    write_build_info(out / "_build")
     print(f"[dgm.bookbuild] execution cache {'reset: inputs changed' if stale else 'reused'}")
     cmd = [
         str(Path(sys.executable).with_name("jupyter-book")),

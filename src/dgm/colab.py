@@ -1,27 +1,19 @@
-"""Colab copies of the chapters, and the Colab launch button that opens them.
+"""Launching a chapter: the setup cell of the notebook edition, and the launch buttons that open it.
 
-Colab opens only ``.ipynb`` files on GitHub; the chapters are MyST Markdown notebooks. So
-:func:`write_notebooks` converts every chapter of ``_toc.yml`` that is a notebook into
-``OUT/<chapter>.ipynb`` (with jupytext, no outputs) and puts one setup cell first. That cell
-installs ``dgm`` from the repository when ``dgm`` is not importable (in Colab) and does nothing
-where it is. It lives only in these generated copies: the chapters never contain it, so neither
-the HTML, nor the book build, nor Binder (which opens the ``.md``) ever sees it. The publish
-workflow pushes ``OUT`` to the branch :data:`NOTEBOOKS_BRANCH`.
+Colab opens only ``.ipynb`` files, and neither Colab nor JupyterLab reads MyST; the notebook
+edition (:mod:`dgm.edition`) is the chapters as plain notebooks, pushed by the publish workflow to
+the branch :data:`NOTEBOOKS_BRANCH`. Its first code cell (:func:`setup_cell_source`) installs
+``dgm`` from the repository at the published commit when ``dgm`` is not importable (in Colab) and
+does nothing where it is (Binder, a clone, the book build). The chapters never contain it.
 
-:func:`point_colab_at_notebooks` (hooked into Sphinx by :mod:`dgm.sphinxext`) points the Colab
-button of every chapter at that branch, ``.../blob/notebooks/<chapter>.ipynb``, instead of the
-``.md`` on main that the theme would link and Colab cannot open.
-
-Command line (what the publish workflow runs)::
-
-    python -m dgm.colab ROOT OUT [--ref REF]
+:func:`point_launch_buttons_at_edition` (hooked into Sphinx by :mod:`dgm.sphinxext`) points the
+Colab and Binder buttons of every chapter at that branch, ``.../notebooks/<chapter>.ipynb``, instead
+of the ``.md`` on main that the theme would link. Live Code (Thebe) keeps running the page's own
+cells on a Binder kernel of main, whose environment is ``binder/``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +23,9 @@ NOTEBOOKS_BRANCH = "notebooks"
 SETUP_CELL_ID = "colab-setup"
 
 SETUP_CELL_TEMPLATE = '''\
-# Colab setup. This cell exists only in the Colab copy of the chapter: it installs the book's
-# package `dgm` from {repo_url} when `dgm` is not importable, and does nothing otherwise.
-# The experiments run at full size on a GPU runtime (Runtime > Change runtime type).
+# Setup: installs the book's package `dgm` from {repo_url} (at the commit of this
+# notebook) when `dgm` is not importable, as in Colab; where it is installed (Binder, a clone of the
+# book) this cell does nothing. The experiments run at full size on a GPU runtime.
 import importlib
 import importlib.util
 import subprocess
@@ -114,87 +106,21 @@ def setup_cell_source(repo_url: str, ref: str) -> str:
     return SETUP_CELL_TEMPLATE.format(repo_url=repo_url, requirement=requirement)
 
 
-def colab_notebook(path: Path, repo_url: str, ref: str):
-    """The Colab copy of one chapter: its cells (no outputs), the setup cell first, stable cell ids."""
-    import jupytext
-    import nbformat
-
-    nb = jupytext.read(path)
-    nb.metadata.pop("jupytext", None)
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i:03d}"
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    setup = nbformat.v4.new_code_cell(
-        setup_cell_source(repo_url, ref),
-        id=SETUP_CELL_ID,
-        metadata={"tags": ["remove-cell", SETUP_CELL_ID]},
-    )
-    nb.cells.insert(0, setup)
-    nbformat.validate(nb)
-    return nb
-
-
-def write_notebooks(root: Path, out: Path, ref: str | None = None) -> list[Path]:
-    """Write the Colab copy of every notebook chapter of ``_toc.yml`` under ``out``; return the paths.
-
-    The layout under ``out`` is the repository's (``book/intro.md`` -> ``book/intro.ipynb``), so the
-    branch made from ``out`` matches the links of :func:`point_colab_at_notebooks`.
-    """
-    import nbformat
-
-    root, out = Path(root), Path(out)
-    repo_url, branch, path_to_book = repository(read_config(root))
-    ref = ref or branch
-    written = []
-    for docname in toc_chapters(root):
-        source = chapter_source(root, docname)
-        if not is_notebook(source):
-            continue
-        nb = colab_notebook(source, repo_url, ref)
-        target = out / path_to_book / f"{docname}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        nbformat.write(nb, tmp)
-        os.replace(tmp, target)
-        written.append(target)
-    readme = out / "README.md"
-    readme.write_text(
-        f"# Colab notebooks of {repo_url}\n\n"
-        f"Generated from the chapters at `{ref}` by `python -m dgm.colab`; do not edit here.\n"
-        "Each chapter's Colab button opens its notebook from this branch.\n"
-    )
-    return written
-
-
-def point_colab_at_notebooks(app, pagename: str, templatename: str, context: dict, doctree) -> None:
-    """``html-page-context`` hook: relink the page's Colab button to its generated ``.ipynb``."""
-    launch = (app.config.html_theme_options or {}).get("launch_buttons") or {}
+def point_launch_buttons_at_edition(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """``html-page-context`` hook: the page's Colab and Binder buttons open its notebook of the edition."""
+    options = app.config.html_theme_options or {}
+    launch = options.get("launch_buttons") or {}
+    prefix = str(options.get("path_to_docs", "")).strip("/")
+    path = f"{prefix}/{pagename}.ipynb" if prefix else f"{pagename}.ipynb"
+    branch = app.config.colab_notebooks_branch
     colab_url = str(launch.get("colab_url", "")).rstrip("/")
-    if not colab_url:
-        return
+    binder_url = str(launch.get("binderhub_url", "")).rstrip("/")
     for group in context.get("header_buttons", []):
         for button in group.get("buttons", []) if isinstance(group, dict) else []:
             url = button.get("url", "")
-            if url.startswith(f"{colab_url}/github/"):
+            if colab_url and url.startswith(f"{colab_url}/github/"):
                 org, repo = url[len(colab_url) + len("/github/"):].split("/")[:2]
-                prefix = str(app.config.html_theme_options.get("path_to_docs", "")).strip("/")
-                path = f"{prefix}/{pagename}.ipynb" if prefix else f"{pagename}.ipynb"
-                branch = app.config.colab_notebooks_branch
                 button["url"] = f"{colab_url}/github/{org}/{repo}/blob/{branch}/{path}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dgm.colab", description=__doc__.split("\n")[0])
-    parser.add_argument("root", type=Path, help="the book's root (holds _config.yml and _toc.yml)")
-    parser.add_argument("out", type=Path, help="folder to write the notebooks into")
-    parser.add_argument("--ref", default=None, help="git ref the setup cell installs dgm from (default: repository.branch)")
-    args = parser.parse_args(argv)
-    for path in write_notebooks(args.root, args.out, args.ref):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            elif binder_url and url.startswith(f"{binder_url}/v2/gh/"):
+                org, repo = url[len(binder_url) + len("/v2/gh/"):].split("?")[0].split("/")[:2]
+                button["url"] = f"{binder_url}/v2/gh/{org}/{repo}/{branch}?urlpath=lab/tree/{path}"

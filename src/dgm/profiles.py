@@ -184,3 +184,28 @@ def run_card(
         dataset=dataset,
         trainings=tuple(log.trainings) if log is not None else (),
     )
+
+
+@dataclass(frozen=True)
+class SmokeNotice:
+    """A warning that a page ran with the ``smoke`` profile; empty for every other profile.
+
+    Plain Markdown (a block quote), so that it reads the same on the site, in Jupyter and in Colab.
+    """
+
+    profile: str
+    what: str = "its models are trained for seconds"
+
+    def _repr_markdown_(self) -> str:
+        if self.profile != "smoke":
+            return ""
+        return (
+            f"> **Warning.** This ran with the `smoke` execution profile: {self.what}, too briefly "
+            "for the numbers below to show what the text describes. Run with `DGM_PROFILE=cpu` "
+            "(or on a GPU) for the real results."
+        )
+
+
+def smoke_notice(profile: str | None = None, what: str = "its models are trained for seconds") -> SmokeNotice:
+    """The smoke-profile warning of a chapter: display it as a cell's last expression."""
+    return SmokeNotice(current_profile() if profile is None else check_profile(profile), what)

@@ -1,6 +1,6 @@
 """The book's Sphinx extension (``_config.yml``: ``sphinx.extra_extensions``).
 
-- Colab buttons open the generated notebooks: :func:`dgm.colab.point_colab_at_notebooks`.
+- Colab and Binder buttons open the notebook edition: :func:`dgm.colab.point_launch_buttons_at_edition`.
 - Each script once: sphinx-thebe registers its inline configuration script with both the builder
   and the registry, and Sphinx 7.4 re-adds it from the registry as a different entry
   (``filename`` ``''`` instead of ``None``). Every page then declared ``const THEBE_JS_URL``
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dgm.colab import NOTEBOOKS_BRANCH, point_colab_at_notebooks
+from dgm.colab import NOTEBOOKS_BRANCH, point_launch_buttons_at_edition
 
 
 def _script_key(script: Any) -> tuple:
@@ -40,6 +40,6 @@ def setup(app) -> dict[str, Any]:
     """Register the config value ``colab_notebooks_branch`` and the two page hooks."""
     app.add_config_value("colab_notebooks_branch", NOTEBOOKS_BRANCH, "html")
     # sphinx-book-theme adds the launch buttons at priority 501: run after it.
-    app.connect("html-page-context", point_colab_at_notebooks, priority=600)
+    app.connect("html-page-context", point_launch_buttons_at_edition, priority=600)
     app.connect("html-page-context", drop_duplicate_scripts, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
