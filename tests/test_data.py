@@ -96,7 +96,7 @@ def fake_cifar(tmp_path):
     archive = tmp_path / "published" / "cifar-10-python.tar.gz"
     archive.parent.mkdir()
     train_rows, test_rows = write_fake_cifar(archive, n_per_batch=3)
-    source = RemoteFile("cifar-10-python.tar.gz", md5(archive), (archive.as_uri(),))
+    source = RemoteFile("cifar-10-python.tar.gz", md5(archive), (archive.as_uri(),), size=archive.stat().st_size)
     return source, train_rows, test_rows
 
 
@@ -104,7 +104,7 @@ def _offline_source() -> RemoteFile:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return RemoteFile("cifar-10-python.tar.gz", "0" * 32, (f"http://127.0.0.1:{port}/cifar-10-python.tar.gz",))
+    return RemoteFile("cifar-10-python.tar.gz", "0" * 32, (f"http://127.0.0.1:{port}/cifar-10-python.tar.gz",), size=1)
 
 
 def test_cifar_loader_shapes_order_and_values(fake_cifar, tmp_path):

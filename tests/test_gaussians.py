@@ -84,3 +84,32 @@ def test_sample_normal_moments_and_gradients():
     assert mean.grad is not None and log_std.grad is not None
     eps = torch.ones(2)
     torch.testing.assert_close(sample_normal(mean, log_std, eps), torch.tensor([2.0, 1.0]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_log_std_gives_finite_values_and_gradients(dtype):
+    # The reference: the closed form in Python floats (float64), with d/dlog_std = 1 - z^2 and
+    # d/dmean = -(x - mean) / s^2, z = (x - mean) / s.
+    import math
+
+    log_std = [-60.0, -200.0, -30.0, 0.0, 2.0]
+    mean = [1.0, -3.0, 0.25, 0.5, 2.0]
+    x = [1.0, -3.0, 0.25 + 2.0**-20, 0.7, -1.0]
+    ls = torch.tensor(log_std, dtype=dtype, requires_grad=True)
+    m = torch.tensor(mean, dtype=dtype, requires_grad=True)
+    nll = get_normal_nll(torch.tensor(x, dtype=dtype), m, ls)
+    nll.sum().backward()
+    for i in range(len(x)):
+        z = (x[i] - mean[i]) * math.exp(-log_std[i])
+        assert math.isclose(float(nll[i]), log_std[i] + 0.5 * math.log(2 * math.pi) + 0.5 * z * z, rel_tol=1e-5)
+        assert math.isclose(float(ls.grad[i]), 1 - z * z, rel_tol=1e-5, abs_tol=1e-6)
+        assert math.isclose(float(m.grad[i]), -(x[i] - mean[i]) * math.exp(-2 * log_std[i]), rel_tol=1e-5, abs_tol=1e-6)
+    # KL between a Gaussian and itself is 0, with zero gradients, however small its standard deviation.
+    ls2 = torch.tensor(log_std, dtype=dtype, requires_grad=True)
+    m2 = torch.tensor(mean, dtype=dtype, requires_grad=True)
+    kl = get_normal_KL(m2, ls2, m2.detach(), ls2.detach())
+    kl.sum().backward()
+    assert torch.all(kl == 0) and torch.all(ls2.grad == 0) and torch.all(m2.grad == 0)
+    # Against the standard normal: log_std = -60 gives 60 + e^-120 / 2 + mean^2 / 2 - 1/2.
+    kl = get_normal_KL(torch.tensor([0.5], dtype=dtype), torch.tensor([-60.0], dtype=dtype))
+    assert math.isclose(float(kl), 60 + 0.125 - 0.5, rel_tol=1e-6)

@@ -69,6 +69,7 @@ CIFAR10 = RemoteFile(
         "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",  # the original host
         "https://dataset.bj.bcebos.com/cifar/cifar-10-python.tar.gz",  # PaddlePaddle's mirror
     ),
+    size=170_498_071,  # bytes: no download may write more
 )
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))

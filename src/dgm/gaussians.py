@@ -45,6 +45,21 @@ def check_broadcast(**tensors: torch.Tensor) -> torch.Size:
     return shape
 
 
+def scaled_square(diff: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """``(diff / exp(log_scale))^2`` without ``0 * inf``, values and gradients: (...) -> (...).
+
+    The direct ``diff**2 * exp(-2 log_scale)`` is ``nan`` where ``diff = 0`` and ``exp`` overflows
+    (``log_scale < -44`` in float32), and overflows where the true value is finite. Computed as
+    ``exp(2 (log|diff| - log_scale))``, with ``diff = 0`` (exactly 0, gradient 0) kept out of the
+    logarithm by substituting safe values inside (the "double where" that keeps gradients finite).
+    """
+    zero = diff == 0
+    safe_diff = torch.where(zero, torch.ones_like(diff), diff)
+    safe_scale = torch.where(zero, torch.zeros_like(log_scale), log_scale)
+    square = torch.exp(2 * (torch.log(torch.abs(safe_diff)) - safe_scale))
+    return torch.where(zero, torch.zeros_like(square), square)
+
+
 def get_normal_KL(
     mean_1: torch.Tensor,
     log_std_1: torch.Tensor,
@@ -61,7 +76,7 @@ def get_normal_KL(
     log_std_2 = torch.zeros_like(log_std_1) if log_std_2 is None else _as_float("log_std_2", log_std_2)
     check_broadcast(mean_1=mean_1, log_std_1=log_std_1, mean_2=mean_2, log_std_2=log_std_2)
     var_ratio = torch.exp(2 * (log_std_1 - log_std_2))
-    mean_term = (mean_1 - mean_2) ** 2 * torch.exp(-2 * log_std_2)
+    mean_term = scaled_square(mean_1 - mean_2, log_std_2)
     return log_std_2 - log_std_1 + 0.5 * (var_ratio + mean_term) - 0.5
 
 
@@ -72,7 +87,7 @@ def get_normal_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -
     """
     x, mean, log_std = _as_float("x", x), _as_float("mean", mean), _as_float("log_std", log_std)
     check_broadcast(x=x, mean=mean, log_std=log_std)
-    return log_std + 0.5 * LOG_2PI + 0.5 * (x - mean) ** 2 * torch.exp(-2 * log_std)
+    return log_std + 0.5 * LOG_2PI + 0.5 * scaled_square(x - mean, log_std)
 
 
 def sample_normal(
