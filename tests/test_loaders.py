@@ -42,11 +42,11 @@ def test_train_model_accepts_it():
             self.w = torch.nn.Parameter(torch.zeros(1))
 
         def loss(self, x):
-            return {"total_loss": ((x - self.w) ** 2).mean()}
+            return {"elbo_loss": ((x - self.w) ** 2).mean()}
 
     data = torch.full((32, 1), 2.0)
     tr, te = train_model(Mean(), TensorLoader(data, 8, shuffle=True), TensorLoader(data, 16), epochs=2, lr=0.1)
-    assert len(tr["total_loss"]) == 8 and te["total_loss"][-1] < te["total_loss"][0]
+    assert len(tr["elbo_loss"]) == 8 and te["elbo_loss"][-1] < te["elbo_loss"][0]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

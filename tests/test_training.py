@@ -17,7 +17,7 @@ class Quadratic(nn.Module):
         self.w = nn.Parameter(torch.tensor([w]))
 
     def loss(self, x):
-        return {"total_loss": ((x - self.w) ** 2).mean(), "w": self.w.detach().clone().squeeze()}
+        return {"elbo_loss": ((x - self.w) ** 2).mean(), "w": self.w.detach().clone().squeeze()}
 
 
 def _loaders(n=64, batch=16, value=3.0, tuples=False):
@@ -29,17 +29,17 @@ def _loaders(n=64, batch=16, value=3.0, tuples=False):
 def test_losses_recorded_per_step_and_per_epoch():
     train, test = _loaders()
     tr, te = train_model(Quadratic(), train, test, epochs=3, lr=0.1)
-    assert len(tr["total_loss"]) == 3 * 4  # 64 / 16 steps per epoch
-    assert len(te["total_loss"]) == 3 + 1  # before training, then per epoch
-    assert te["total_loss"][0] == pytest.approx(9.0)  # (3 - 0)^2, computed by hand
-    assert te["total_loss"][-1] < te["total_loss"][0]
-    assert set(tr) == set(te) == {"total_loss", "w"}
+    assert len(tr["elbo_loss"]) == 3 * 4  # 64 / 16 steps per epoch
+    assert len(te["elbo_loss"]) == 3 + 1  # before training, then per epoch
+    assert te["elbo_loss"][0] == pytest.approx(9.0)  # (3 - 0)^2, computed by hand
+    assert te["elbo_loss"][-1] < te["elbo_loss"][0]
+    assert set(tr) == set(te) == {"elbo_loss", "w"}
 
 
 def test_test_loss_is_weighted_by_batch_size():
     x = torch.cat([torch.zeros(10, 1), torch.full((1, 1), 11.0)])
     _, te = train_model(Quadratic(), DataLoader(x, batch_size=10), DataLoader(x, batch_size=10), epochs=0, lr=0.1)
-    assert te["total_loss"][0] == pytest.approx(121.0 / 11)  # not the mean of batch means (60.5)
+    assert te["elbo_loss"][0] == pytest.approx(121.0 / 11)  # not the mean of batch means (60.5)
 
 
 def test_tuple_batches_and_vae_training_reduces_loss():
@@ -61,18 +61,18 @@ def test_divergence_names_epoch_and_step():
             if self.training:
                 Exploding.steps += 1
                 if Exploding.steps == 6:  # 4 steps per epoch: the 6th is epoch 2, step 2
-                    out["total_loss"] = out["total_loss"] * float("nan")
+                    out["elbo_loss"] = out["elbo_loss"] * float("nan")
             return out
 
     train, test = _loaders()
-    with pytest.raises(FloatingPointError, match=r"total_loss became nan at epoch 2, step 2"):
+    with pytest.raises(FloatingPointError, match=r"elbo_loss became nan at epoch 2, step 2"):
         train_model(Exploding(), train, test, epochs=3, lr=0.1)
 
 
 def test_bad_arguments():
     train, test = _loaders()
-    with pytest.raises(KeyError, match="elbo_loss"):
-        train_model(Quadratic(), train, test, epochs=1, lr=0.1, loss_key="elbo_loss")
+    with pytest.raises(KeyError, match="total_loss"):
+        train_model(Quadratic(), train, test, epochs=1, lr=0.1, loss_key="total_loss")
     with pytest.raises(ValueError, match="lr"):
         train_model(Quadratic(), train, test, epochs=1, lr=0)
     with pytest.raises(ValueError, match="no examples"):
@@ -145,3 +145,88 @@ def test_torch_threads_restores_the_setting():
     with pytest.raises(ValueError, match="positive"):
         with torch_threads(0):
             pass
+
+
+def test_default_loss_key_trains_every_model_of_the_package():
+    from dgm.vae import ConvVAE
+
+    x = torch.randn(32, 2)
+    tr, _ = train_model(VAE2d(2, 2, [8], [8]), DataLoader(x, batch_size=16), DataLoader(x, batch_size=16), 1, 1e-3)
+    assert len(tr["elbo_loss"]) == 2
+    images = torch.rand(8, 3, 32, 32) * 2 - 1
+    tr, _ = train_model(ConvVAE((3, 32, 32), 4, channels=(4, 4, 4, 4)), DataLoader(images, batch_size=8), DataLoader(images, batch_size=8), 1, 1e-3)
+    assert len(tr["elbo_loss"]) == 1
+
+
+def _saved_quadratic(tmp_path):
+    train, test = _loaders()
+    first = load_or_train("quad", {}, Quadratic(), lambda m: train_model(m, train, test, 2, 0.5), tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    return first, path, train, test
+
+
+def test_a_checkpoint_with_flipped_bytes_in_a_weight_is_retrained(tmp_path):
+    first, path, train, test = _saved_quadratic(tmp_path)
+    saved = torch.load(path, weights_only=True)
+    w = saved["state_dict"]["w"]
+    raw = bytearray(path.read_bytes())
+    needle = w.numpy().tobytes()  # the weight's 4 bytes as stored in the file
+    at = raw.find(needle)
+    assert at > 0 and raw.count(needle) == 1
+    raw[at + 3] ^= 0x7F  # flip bits of the exponent byte: the weight becomes another number
+    path.write_bytes(bytes(raw))
+    assert torch.load(path, weights_only=True)["state_dict"]["w"].item() != w.item()  # torch loads it happily
+    retrained = []
+    out = load_or_train("quad", {}, Quadratic(), lambda m: retrained.append(1) or train_model(m, train, test, 2, 0.5),
+                        tmp_path)
+    assert retrained and not out.loaded
+    assert out.model.w.item() == pytest.approx(first.model.w.item())  # same training from the same start
+    assert load_or_train("quad", {}, Quadratic(), lambda m: pytest.fail("retrained"), tmp_path).loaded
+
+
+def test_a_stored_loss_that_was_changed_is_retrained(tmp_path):
+    _, path, train, test = _saved_quadratic(tmp_path)
+    saved = torch.load(path, weights_only=True)
+    saved["test_losses"]["elbo_loss"][-1] = 0.0  # a false record on the run card
+    torch.save(saved, path)
+    out = load_or_train("quad", {}, Quadratic(), lambda m: train_model(m, train, test, 2, 0.5), tmp_path)
+    assert not out.loaded and out.test_losses["elbo_loss"][-1] > 0
+
+
+def test_a_failed_load_leaves_no_trace_in_the_model_that_trains(tmp_path):
+    # A checkpoint of another architecture: load_state_dict copies what fits, then raises.
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor([123.0]))
+            self.v = nn.Parameter(torch.tensor([1.0, 2.0]))
+
+    state = {"w": torch.tensor([123.0]), "v": torch.tensor([1.0, 2.0])}
+    from dgm.training import checkpoint_checksum
+
+    path = tmp_path / f"{checkpoint_key('quad', {})}.pt"
+    torch.save({"state_dict": state, "train_losses": {}, "test_losses": {}, "wall_time_s": 1.0,
+                "checksum": checkpoint_checksum(state, {}, {}, 1.0)}, path)
+    starts = []
+    out = load_or_train("quad", {}, Quadratic(w=-1.0), lambda m: starts.append(m.w.item()) or ({}, {}), tmp_path)
+    assert starts == [-1.0]  # trained from the model as passed in, not from the half-loaded 123
+    assert not out.loaded
+
+
+def test_an_unwritable_checkpoint_folder_keeps_the_trained_model(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    train, test = _loaders()
+    out = load_or_train("quad", {}, Quadratic(), lambda m: train_model(m, train, test, 2, 0.5), blocker / "ckpt")
+    assert not out.loaded and out.model.w.item() != 0.0
+    said = capsys.readouterr().out
+    assert str(blocker / "ckpt") in said and "DGM_CHECKPOINT_DIR" in said
+
+
+def test_an_empty_checkpoint_dir_setting_means_the_default(monkeypatch, tmp_path):
+    from dgm.training import checkpoint_dir
+
+    monkeypatch.setenv("DGM_CHECKPOINT_DIR", "")
+    assert checkpoint_dir().parts[-3:] == (".cache", "dgm", "checkpoints")
+    monkeypatch.setenv("DGM_CHECKPOINT_DIR", str(tmp_path))
+    assert checkpoint_dir() == tmp_path

@@ -118,10 +118,12 @@ def train_model(
     lr: float,
     use_tqdm: bool = False,
     use_cuda: bool = False,
-    loss_key: str = "total_loss",
+    loss_key: str = "elbo_loss",
     device: torch.device | str | None = None,
 ) -> tuple[Losses, Losses]:
     """Train with Adam on ``model.loss(x)[loss_key]``; return (train_losses, test_losses).
+
+    ``loss_key`` defaults to ``"elbo_loss"``, the key of every model of the homework and the book.
 
     ``train_losses[key]`` has one value per training step; ``test_losses[key]`` one value before
     training and one after each epoch, each averaged over the whole test set. A loss that becomes
@@ -168,7 +170,7 @@ def train_model(
 
 def checkpoint_dir() -> Path:
     """Where trained weights are kept: ``$DGM_CHECKPOINT_DIR``, default ``~/.cache/dgm/checkpoints``."""
-    return Path(os.environ.get("DGM_CHECKPOINT_DIR", Path.home() / ".cache" / "dgm" / "checkpoints"))
+    return Path(os.environ.get("DGM_CHECKPOINT_DIR", "").strip() or Path.home() / ".cache" / "dgm" / "checkpoints")
 
 
 def package_fingerprint() -> str:
@@ -189,6 +191,37 @@ def checkpoint_key(name: str, config: dict) -> str:
     digest = hashlib.sha256(f"{blob}\0{package_fingerprint()}\0{torch.__version__}".encode()).hexdigest()
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     return f"{safe}-{digest[:16]}"
+
+
+def checkpoint_checksum(state: dict[str, torch.Tensor], train_losses: Losses, test_losses: Losses,
+                        wall_time_s: float) -> str:
+    """SHA-256 of a checkpoint's content: every tensor's name, dtype, shape and bytes, and the losses.
+
+    ``torch.load`` does not verify data: a flipped byte inside a weight loads silently. The checksum
+    saved beside the content is recomputed on load, so such a file is retrained instead of used.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    blob = json.dumps({"train": train_losses, "test": test_losses, "wall": wall_time_s}, sort_keys=True)
+    h.update(blob.encode())
+    return h.hexdigest()
+
+
+def _load_checkpoint(path: Path, model: nn.Module, device: torch.device) -> Trained:
+    """The verified checkpoint at ``path`` loaded into ``model``; raises if anything is wrong with it."""
+    saved = torch.load(path, map_location=device, weights_only=True)
+    missing = {"state_dict", "train_losses", "test_losses", "wall_time_s", "checksum"} - set(saved)
+    if missing:
+        raise ValueError(f"no {', '.join(sorted(missing))} in it")
+    expected = checkpoint_checksum(saved["state_dict"], saved["train_losses"], saved["test_losses"], saved["wall_time_s"])
+    if saved["checksum"] != expected:
+        raise ValueError("its content does not match its checksum (the file is damaged)")
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return Trained(model, saved["train_losses"], saved["test_losses"], saved["wall_time_s"], True)
 
 
 @dataclass
@@ -212,32 +245,42 @@ def load_or_train(
     """Load ``model``'s weights saved under (name, config, package source), or train and save them.
 
     ``train(model)`` must return ``(train_losses, test_losses)`` as :func:`train_model` does.
-    The file is written atomically (temporary file, then rename); an unreadable file is retrained.
+    The file is written atomically (temporary file, then rename) with a checksum of its content. A
+    file that is unreadable, damaged (checksum) or does not fit the model is retrained, from the
+    model as it was passed in: a failed load leaves no trace in it. A checkpoint that cannot be
+    written is reported with its path; the trained model is returned all the same.
     """
     directory = checkpoint_dir() if directory is None else Path(directory)
     path = directory / f"{checkpoint_key(name, config)}.pt"
     device = next(model.parameters()).device
     if path.exists():
+        initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
         try:
-            saved = torch.load(path, map_location=device, weights_only=True)
-            model.load_state_dict(saved["state_dict"])
-            model.eval()
-            return Trained(model, saved["train_losses"], saved["test_losses"], saved["wall_time_s"], True)
-        except Exception as e:  # a truncated or foreign file: say so, then retrain over it
-            print(f"[dgm] ignoring unreadable checkpoint {path}: {e}; training again")
+            return _load_checkpoint(path, model, device)
+        except Exception as e:  # truncated, damaged, foreign: say so, then retrain from the initial state
+            model.load_state_dict(initial)
+            print(f"[dgm] not using the checkpoint {path}: {type(e).__name__}: {e}; training again")
     start = time.perf_counter()
     train_losses, test_losses = train(model)
     wall = time.perf_counter() - start
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    train_losses, test_losses = dict(train_losses), dict(test_losses)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
-        torch.save({"state_dict": state, "train_losses": dict(train_losses), "test_losses": dict(test_losses),
-                    "wall_time_s": wall, "config": json.dumps(config, sort_keys=True, default=str)}, tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": state, "train_losses": train_losses, "test_losses": test_losses,
+                    "wall_time_s": wall, "config": json.dumps(config, sort_keys=True, default=str),
+                    "checksum": checkpoint_checksum(state, train_losses, test_losses, wall)}, tmp)
         tmp.replace(path)
+    except (OSError, RuntimeError) as e:  # torch reports an unwritable file as a RuntimeError
+        print(f"[dgm] could not save the checkpoint {path} ({type(e).__name__}: {e}); the trained model is "
+              "used as it is, and trains again next time: set DGM_CHECKPOINT_DIR to a writable folder to keep it")
     finally:
-        tmp.unlink(missing_ok=True)
-    return Trained(model, dict(train_losses), dict(test_losses), wall, False)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return Trained(model, train_losses, test_losses, wall, False)
 
 
 # --------------------------------------------------------------------------- fast batches
