@@ -256,3 +256,18 @@ def test_bad_init_is_rejected(change, match):
     with pytest.raises(ValueError, match=match):
         fit_gmm(X_OK, 2, init=init)
     fit_gmm(X_OK, 2, init=good_init(), n_iter=2)  # control: the unchanged init is fine
+
+
+def test_components_never_start_at_the_same_point():
+    from dgm.gmm import fit_gmm, initial_params
+
+    # Two obvious clusters, most points repeated: distinct row indices often name equal values.
+    X = np.concatenate([np.zeros((40, 2)), np.full((40, 2), 10.0), [[0.1, 0.0], [10.0, 10.1]]])
+    for seed in range(20):
+        means = initial_params(X, 2, seed).means
+        assert not np.allclose(means[0], means[1]), seed
+    fit = fit_gmm(X, 2, seed=0)
+    centres = sorted(fit.params.means[:, 0].round())  # sklearn-independent: the two clusters by eye
+    assert centres == [0.0, 10.0]
+    with pytest.raises(ValueError, match="2 distinct points"):
+        initial_params(np.concatenate([np.zeros((5, 2)), np.ones((5, 2))]), 3)

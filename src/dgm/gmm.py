@@ -159,11 +159,31 @@ def gmm_log_likelihood(X: np.ndarray, params: GMMParams) -> float:
 
 
 def initial_params(X: np.ndarray, n_components: int, seed: int = 0) -> GMMParams:
-    """Default start: K distinct data points as means, the data's covariance, equal weights."""
+    """Default start: K data points with distinct values as means, the data's covariance, equal weights.
+
+    Two components started at the same point get the same responsibilities at every step and stay
+    identical: distinct row indices are not enough when the data repeat points, so the means are
+    drawn among distinct values (a ValueError if there are fewer than K).
+    """
     X = _check_X(X, n_components)
     n, m = X.shape
     rng = np.random.default_rng(seed)
-    means = X[rng.choice(n, size=n_components, replace=False)]
+    idx = rng.choice(n, size=n_components, replace=False)
+    if len(np.unique(X[idx], axis=0)) < n_components:  # repeated points: draw among distinct values
+        distinct = len(np.unique(X, axis=0))
+        if distinct < n_components:
+            raise ValueError(f"X has {distinct} distinct points: {n_components} components cannot start at "
+                             "distinct means")
+        seen: set[bytes] = set()
+        idx = []
+        for i in rng.permutation(n):
+            key = X[i].tobytes()
+            if key not in seen:
+                seen.add(key)
+                idx.append(i)
+                if len(idx) == n_components:
+                    break
+    means = X[np.asarray(idx)]
     cov = np.atleast_2d(np.cov(X, rowvar=False, bias=True)) + 1e-6 * np.eye(m)
     return GMMParams(
         np.full(n_components, 1.0 / n_components), means, np.repeat(cov[None], n_components, 0)
