@@ -253,3 +253,52 @@ def test_pickles_cannot_run_code(tmp_path, capsys):
     with pytest.raises(pickle.UnpicklingError, match="builtins.print"):
         load_pickle(tmp_path / "evil.pkl")
     assert "must not run" not in capsys.readouterr().out
+
+
+def test_load_pickle_checks_layout_and_range_and_names_the_file(tmp_path):
+    nchw = np.zeros((4, 3, 8, 8), np.uint8)
+    _course_pickle(tmp_path / "nchw.pkl", nchw, nchw)
+    with pytest.raises(ValueError, match=r"nchw\.pkl.*channels first.*transpose"):
+        load_pickle(tmp_path / "nchw.pkl")
+    binary = np.random.default_rng(0).integers(0, 2, size=(4, 8, 8, 1)).astype(np.uint8)
+    _course_pickle(tmp_path / "binary.pkl", binary, binary)
+    with pytest.raises(ValueError, match=r"binary\.pkl.*only 0 and 1.*binarize=False"):
+        load_pickle(tmp_path / "binary.pkl", binarize=True)
+    tr, _ = load_pickle(tmp_path / "binary.pkl")  # read as what it is: pixel values 0 and 1 of 255
+    assert tr.max() == np.float32(1 / 255)
+    good = np.zeros((2, 4, 4, 3), np.uint8)
+    _course_pickle(tmp_path / "good.pkl", good, good)
+    (tmp_path / "cut.pkl").write_bytes((tmp_path / "good.pkl").read_bytes()[:60])
+    with pytest.raises(ValueError, match=r"cut\.pkl: not a readable data file"):
+        load_pickle(tmp_path / "cut.pkl")
+    (tmp_path / "foreign.pkl").write_bytes(b"PK\x03\x04 this is a zip file, not a pickle")
+    with pytest.raises(ValueError, match=r"foreign\.pkl: not a readable data file"):
+        load_pickle(tmp_path / "foreign.pkl")
+
+
+def test_a_damaged_cifar_archive_is_a_clear_error(tmp_path):
+    from dgm.data import read_cifar10_archive
+    from fakecifar import write_fake_cifar
+
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    write_fake_cifar(archive, n_per_batch=4)
+    data = archive.read_bytes()
+    (tmp_path / "cut.tar.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.tar\.gz"):
+        read_cifar10_archive(tmp_path / "cut.tar.gz")
+    (tmp_path / "noise.tar.gz").write_bytes(b"\x1f\x8b" + bytes(range(256)) * 8)
+    with pytest.raises(ValueError, match=r"noise\.tar\.gz"):
+        read_cifar10_archive(tmp_path / "noise.tar.gz")
+    # A member whose pickle is damaged (as only a bypassed MD5 check could let through).
+    import io
+    import tarfile
+
+    with tarfile.open(archive) as src, tarfile.open(tmp_path / "bad.tar.gz", "w:gz") as dst:
+        for member in src.getmembers():
+            payload = src.extractfile(member).read()
+            if member.name.endswith("data_batch_2"):
+                payload = payload[:30] + b"\xff" * 20 + payload[50:]
+            member.size = len(payload)
+            dst.addfile(member, io.BytesIO(payload))
+    with pytest.raises(ValueError, match=r"bad\.tar\.gz.*data_batch_2"):
+        read_cifar10_archive(tmp_path / "bad.tar.gz")

@@ -8,6 +8,7 @@ import html
 import os
 import pickle
 import tarfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -75,11 +76,17 @@ CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_BATCH = "test_batch"
 CIFAR10_SHAPE = (3, 32, 32)
+#: The channel counts of the course's NHWC images (grey, colour, colour with alpha).
+CHANNELS = (1, 3, 4)
 
 # What a pickled numpy array needs, by module: nothing else can be loaded from a data file.
 _ARRAY_MODULES = {"numpy", "numpy.core.multiarray", "numpy._core.multiarray",
                   "numpy.core.numeric", "numpy._core.numeric"}
 _ARRAY_NAMES = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
+
+
+class _Refused(pickle.UnpicklingError):
+    """The file asks for something other than plain containers and arrays."""
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -88,12 +95,18 @@ class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module in _ARRAY_MODULES and name in _ARRAY_NAMES) or (module, name) == ("_codecs", "encode"):
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+        raise _Refused(f"refusing to load {module}.{name} from a data file")
 
 
 def _unpickle(f: IO[bytes], what: str) -> dict:
-    """A pickled dict (Python 2 or 3) with ``str`` keys."""
-    obj = _ArrayUnpickler(f, encoding="latin1").load()
+    """A pickled dict (Python 2 or 3) with ``str`` keys; a ValueError naming ``what`` if it is none."""
+    try:
+        obj = _ArrayUnpickler(f, encoding="latin1").load()
+    except _Refused as e:
+        raise pickle.UnpicklingError(f"{what}: {e}") from e
+    except (EOFError, pickle.UnpicklingError, UnicodeDecodeError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, OSError, zlib.error) as e:
+        raise ValueError(f"{what}: not a readable data file ({type(e).__name__}: {e or 'truncated'})") from e
     if not isinstance(obj, dict):
         raise ValueError(f"{what}: expected a pickled dict, got {type(obj).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
@@ -122,6 +135,13 @@ def _cifar_batch(tar: tarfile.TarFile, archive: Path, name: str) -> np.ndarray:
 def read_cifar10_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Parse ``cifar-10-python.tar.gz`` without extracting it: train (50000, 3, 32, 32), test (10000, ...), uint8."""
     path = Path(path)
+    try:
+        return _read_cifar10_archive(path)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        raise ValueError(f"{path}: not a readable cifar-10-python.tar.gz ({type(e).__name__}: {e})") from e
+
+
+def _read_cifar10_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with tarfile.open(path, "r:gz") as tar:
         meta_file = tar.extractfile(f"{CIFAR10_FOLDER}/batches.meta")
         meta = _unpickle(meta_file, f"{path}:batches.meta")
@@ -178,8 +198,16 @@ def load_pickle(path: Path | str, flatten: bool = False,
         x = np.asarray(data[key])
         if x.ndim != 4:
             raise ValueError(f"{path}: {key} must be NHWC images (4 dimensions), got shape {x.shape}")
+        if x.shape[3] not in CHANNELS and x.shape[1] in CHANNELS:
+            raise ValueError(f"{path}: {key} has shape {x.shape}, channels first (N, C, H, W); the course's "
+                             "format is channels last (N, H, W, C): transpose it with x.transpose(0, 2, 3, 1)")
+        if x.shape[3] not in CHANNELS:
+            raise ValueError(f"{path}: {key} has {x.shape[3]} channels in its last axis; expected 1, 3 or 4")
         if x.size and (x.min() < 0 or x.max() > 255 or not np.array_equal(x, np.round(x))):
             raise ValueError(f"{path}: {key} must hold integer pixel values 0-255")
+        if binarize and x.size and x.max() <= 1:
+            raise ValueError(f"{path}: {key} holds only 0 and 1 (already binary?): binarize=True thresholds "
+                             "0-255 pixels at 128 and would turn every pixel to 0; load it with binarize=False")
         x = x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
         x = (x >= 128).astype(np.float32) if binarize else _to_unit(x)
         if flatten:
