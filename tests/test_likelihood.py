@@ -213,3 +213,31 @@ def test_unreachable_accuracy_is_an_error_not_a_wrong_answer():
     model = ppca_vae(W, torch.zeros(2), log_s)
     with pytest.raises(ValueError, match="did not converge"):
         exact_log_likelihood(model, torch.zeros(3, 2), max_refinements=0)
+
+
+def test_bad_arguments_and_models_are_clear_errors():
+    from dgm.vae import ConvVAE, VAE2d
+
+    model = VAE2d(2, 2, [8], [8])
+    x = torch.randn(3, 2)
+    with pytest.raises(ValueError, match="max_refinements must be an integer >= 0"):
+        exact_log_likelihood(model, x, max_refinements=-1)
+    with pytest.raises(ValueError, match="step < extent"):
+        exact_log_likelihood(model, x, step=0.0)
+    with pytest.raises(TypeError, match="ConvVAE is not a VAE on vectors"):
+        exact_log_likelihood(ConvVAE((3, 32, 32), 2, channels=(4, 4, 4, 4)), x)
+    # float64 input gives the float32 model's answer, not a raw dtype error.
+    assert torch.allclose(exact_log_likelihood(model, x.double()), exact_log_likelihood(model, x))
+
+
+def test_models_take_float64_and_integer_batches():
+    from dgm.vae import ConvVAE, VAE2d
+
+    torch.manual_seed(0)
+    model = VAE2d(2, 2, [8], [8])
+    x = torch.randn(4, 2)
+    assert torch.allclose(model.encode(x.double())[0], model.encode(x)[0])
+    assert set(model.loss(x.double())) == {"elbo_loss", "recon_loss", "kl_loss"}
+    conv = ConvVAE((3, 32, 32), 2, channels=(4, 4, 4, 4))
+    images = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    assert torch.isfinite(conv.loss(images)["elbo_loss"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from dgm.gaussians import get_normal_KL, get_normal_nll
-from dgm.vae import VAE2d, check_batch, model_device
+from dgm.vae import VAE2d, check_batch
 
 
 def kl_per_dimension(mu_z: torch.Tensor, log_std_z: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ class FreeBitsVAE2d(VAE2d):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Negative ELBO, its terms and the free-bits objective, averaged over the batch."""
-        x = check_batch(x, (self.n_in,), model_device(self))
+        x = check_batch(x, (self.n_in,), self)
         mu_z, log_std_z, mu_x, log_std_x = self(x)
         recon_loss = get_normal_nll(x, mu_x, log_std_x).sum(dim=1).mean()
         kl_dims = kl_per_dimension(mu_z, log_std_z)  # (d,)

@@ -53,6 +53,10 @@ def latent_grid(extent: float = 6.0, step: float = 0.1, device: torch.device | s
 
 
 def _check_inputs(model: nn.Module, x: torch.Tensor, max_latent: int = 2) -> torch.device:
+    if not (callable(getattr(model, "decode", None)) and isinstance(getattr(model, "n_latent", None), int)
+            and isinstance(getattr(model, "n_in", None), int)):
+        raise TypeError(f"{type(model).__name__} is not a VAE on vectors: the latent-space integrals need a model "
+                        "with n_in, n_latent and decode(z) -> (mu_x, log_std_x), such as VAE2d")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2 or x.shape[0] == 0:
@@ -136,8 +140,12 @@ def _adaptive_grid(
 ) -> torch.Tensor:
     """``quantity`` per example on grids refined until the step-halving check passes: (B, D) -> (B,)."""
     device = _check_inputs(model, x)
-    if tol <= 0:
+    if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
+    if isinstance(max_refinements, bool) or not isinstance(max_refinements, int) or max_refinements < 0:
+        raise ValueError(f"max_refinements must be an integer >= 0, got {max_refinements!r}")
+    if not (extent > 0 and step > 0 and step < extent):
+        raise ValueError(f"need 0 < step < extent, got step={step}, extent={extent}")
     out = torch.full((x.shape[0],), float("nan"), dtype=torch.float64, device=device)
     todo = torch.arange(x.shape[0], device=device)
     for _ in range(max_refinements + 1):

@@ -23,8 +23,14 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def check_batch(x: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """Refuse a batch that is not a non-empty float tensor of shape (B, *shape) on ``device``."""
+def check_batch(x: torch.Tensor, shape: tuple[int, ...], model: nn.Module) -> torch.Tensor:
+    """Refuse a batch that is not a non-empty tensor of shape (B, *shape) on ``model``'s device.
+
+    Returns it in the dtype of the model's parameters (a float64 or integer batch is converted, as
+    ``x.float()`` would), so that a batch of another dtype never meets the weights in a raw torch error.
+    """
+    param = next(model.parameters())
+    device = param.device
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor batch, got {type(x).__name__}")
     if tuple(x.shape[1:]) != tuple(shape) or x.dim() != len(shape) + 1:
@@ -33,7 +39,7 @@ def check_batch(x: torch.Tensor, shape: tuple[int, ...], device: torch.device) -
         raise ValueError("the batch is empty")
     if x.device != device:
         raise ValueError(f"the batch is on {x.device} but the model is on {device}; move one of them")
-    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+    return x if x.dtype == param.dtype else x.to(param.dtype)
 
 
 class VAE2d(nn.Module):
@@ -58,13 +64,13 @@ class VAE2d(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | x): (B, n_in) -> mu_z, log_std_z, each (B, n_latent)."""
-        x = check_batch(x, (self.n_in,), model_device(self))
+        x = check_batch(x, (self.n_in,), self)
         mu_z, log_std_z = self.encoder(x).chunk(2, dim=1)
         return mu_z, log_std_z
 
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """p(x | z): (B, n_latent) -> mu_x, log_std_x, each (B, n_in)."""
-        z = check_batch(z, (self.n_latent,), model_device(self))
+        z = check_batch(z, (self.n_latent,), self)
         mu_x, log_std_x = self.decoder(z).chunk(2, dim=1)
         return mu_x, log_std_x
 
@@ -77,7 +83,7 @@ class VAE2d(nn.Module):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Negative ELBO and its two terms, summed over dimensions and averaged over the batch."""
-        x = check_batch(x, (self.n_in,), model_device(self))
+        x = check_batch(x, (self.n_in,), self)
         mu_z, log_std_z, mu_x, log_std_x = self(x)
         recon_loss = get_normal_nll(x, mu_x, log_std_x).sum(dim=1).mean()
         kl_loss = get_normal_KL(mu_z, log_std_z).sum(dim=1).mean()
@@ -121,11 +127,11 @@ class ConvVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | x): (B, C, H, W) -> mu_z, log_std_z, each (B, n_latent)."""
-        return self.encoder(check_batch(x, self.input_shape, model_device(self)))
+        return self.encoder(check_batch(x, self.input_shape, self))
 
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """p(x | z): (B, n_latent) -> mu_x, log_std_x, each (B, C, H, W); here log_std_x = 0."""
-        mu_x = self.decoder(check_batch(z, (self.n_latent,), model_device(self)))
+        mu_x = self.decoder(check_batch(z, (self.n_latent,), self))
         return mu_x, torch.zeros_like(mu_x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -178,7 +184,7 @@ class CalibratedConvVAE(ConvVAE):
 
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """p(x | z): (B, n_latent) -> mu_x, log_std_x, each (B, C, H, W); log_std_x per channel."""
-        mu_x = self.decoder(check_batch(z, (self.n_latent,), model_device(self)))
+        mu_x = self.decoder(check_batch(z, (self.n_latent,), self))
         return mu_x, self.log_std_x.expand_as(mu_x)
 
     def _recon_and_kl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
