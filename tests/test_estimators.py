@@ -12,6 +12,7 @@ from dgm.estimators import (
     ESTIMATOR_SETTINGS,
     ESTIMATORS,
     EstimatorSettings,
+    b1_change,
     GaussianTarget,
     gradient_inside_grad,
     make_target,
@@ -132,6 +133,11 @@ def check_claims(v: dict[str, float]) -> None:
     for k in ("slope_sf", "slope_base", "slope_rep"):
         assert -1.3 < v[k] < -0.8, k  # "all fall like 1/S"
     assert v["slope_base"] < min(v["slope_sf"], v["slope_rep"])  # "a little steeper"
+    # The exercise on the entropy term: b = 1 changes L^2 by (1 - 2L) / L^2, about 2 / |L|, "small".
+    for d in ("min_dim", "max_dim"):
+        elbo, change = v[f"elbo_{d}"], v[f"b1_change_{d}"]
+        assert elbo < -10 and change == pytest.approx((1 - 2 * elbo) / elbo**2, rel=1e-9)
+        assert change == pytest.approx(2 / abs(elbo), rel=0.05) and 0 < change < 0.05
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +156,8 @@ def chapter_numbers(r) -> dict[str, float]:
         "ratio_sf_base": r.ratio_at_max_dim(sf, base),
         "growth_sf": r.growth_with_dim(sf), "growth_base": r.growth_with_dim(base), "growth_rep": r.growth_with_dim(rep),
         "offset_share": r.var_vs_dim[sf][-1] / r.offset_var_vs_dim()[-1],
+        "elbo_min_dim": r.elbo_vs_dim[0], "elbo_max_dim": r.elbo_vs_dim[-1],
+        "b1_change_min_dim": b1_change(r.elbo_vs_dim[0]), "b1_change_max_dim": b1_change(r.elbo_vs_dim[-1]),
         "slope_sf": r.slope_vs_samples(sf), "slope_base": r.slope_vs_samples(base), "slope_rep": r.slope_vs_samples(rep),
     }
 

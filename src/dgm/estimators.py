@@ -241,6 +241,13 @@ class VarianceResult:
         return float(np.polyfit(np.log(self.settings.n_samples), np.log(self.var_vs_samples[name]), 1)[0])
 
 
+def b1_change(elbo: float, b: float = 1.0) -> float:
+    """Relative change of the offset term L^2 of the variance when the baseline b replaces 0: ((L - b)^2 - L^2) / L^2."""
+    if elbo == 0:
+        raise ValueError("the relative change is undefined for an ELBO of 0")
+    return ((elbo - b) ** 2 - elbo**2) / elbo**2
+
+
 def z_threshold(n_tests: int, false_alarm: float) -> float:
     """|z| above which n_tests two-sided z-tests reject with total probability <= false_alarm (Bonferroni)."""
     if n_tests < 1 or not 0 < false_alarm < 1:
