@@ -192,14 +192,6 @@ def test_tables_show_the_results(cpu_experiment):
     assert kl._repr_markdown_() == kl.to_markdown()
 
 
-def test_table_refuses_names_that_break_markdown():
-    from dgm.vae2d_experiment import Table
-
-    assert Table(("a",), {"r": (1.0,)}, digits=2).to_markdown().splitlines()[-1] == "| r | 1.00 |"
-    with pytest.raises(ValueError, match="Markdown"):
-        Table(("p(z|x)",), {"r": (1.0,)}).to_markdown()
-
-
 def test_the_chapters_remaining_claims(cpu_experiment):
     from dgm.collapse import diagonal_fit_penalty
     from dgm.data import true_2d_distribution

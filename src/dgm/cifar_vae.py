@@ -16,6 +16,7 @@ import torch
 from dgm.data import ImageData
 from dgm.loaders import TensorLoader
 from dgm.profiles import ByProfile, RunLog, default_device
+from dgm.tables import Table
 from dgm.training import Losses, Trained, load_or_train, train_model
 from dgm.vae import CalibratedConvVAE, ConvVAE, interpolate, reconstruct
 
@@ -168,6 +169,14 @@ def beta_sweep(prep: Prepared, settings: CifarVAESettings, log: RunLog | None = 
         points.append(SweepPoint(beta, t.test_losses["kl_loss"][-1], t.test_losses["recon_loss"][-1],
                                  t.model.sample(n_samples)))
     return points
+
+
+def sweep_table(points: list[SweepPoint]) -> Table:
+    """The beta sweep as a table: one row per beta, its test rate and distortion in nats per image."""
+    if not points:
+        raise ValueError("the sweep has no points")
+    return Table(("rate (nats)", "distortion (nats)"),
+                 {f"β = {p.beta:g}": (p.rate, p.distortion) for p in points}, digits=1)
 
 
 @torch.no_grad()

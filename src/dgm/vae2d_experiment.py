@@ -18,9 +18,10 @@ from torch.distributions import MultivariateNormal
 from dgm.collapse import FreeBitsVAE2d, kl_per_dimension
 from dgm.data import TWO_D_MODES, generate_2d_data, true_2d_distribution
 from dgm.likelihood import exact_log_likelihood, posterior_kl, quadrature_elbo
+from dgm.loaders import TensorLoader
 from dgm.plotting import plot_training_curves, visualize_2d_samples
 from dgm.profiles import ByProfile, RunLog, current_profile, default_device
-from dgm.loaders import TensorLoader
+from dgm.tables import Table
 from dgm.training import Losses, Trained, load_or_train, torch_threads, train_model
 from dgm.vae import VAE2d, model_device
 
@@ -272,27 +273,6 @@ def evaluate(mode: str, trained: Trained, settings: VAE2dSettings, n_samples: in
         elbo=float(quadrature_elbo(model, x).mean()),
         posterior_kl=float(posterior_kl(model, x).mean()),
     )
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of numbers that shows itself as Markdown in a notebook."""
-
-    columns: tuple[str, ...]
-    rows: dict[str, tuple[float, ...]]
-    digits: int = 4
-
-    def to_markdown(self) -> str:
-        """The table as Markdown, numbers rounded to ``digits`` decimals."""
-        if any("|" in name for name in (*self.columns, *self.rows)):
-            raise ValueError("a '|' in a column or row name would break the Markdown table")
-        lines = ["| | " + " | ".join(self.columns) + " |", "|---" * (len(self.columns) + 1) + "|"]
-        for name, values in self.rows.items():
-            lines.append(f"| {name} | " + " | ".join(f"{v:.{self.digits}f}" for v in values) + " |")
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
 
 
 @dataclass(frozen=True)
