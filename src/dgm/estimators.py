@@ -333,9 +333,9 @@ def plot_variances(result: VarianceResult):
         axes[0].loglog(s.dims, result.var_vs_dim[name], marker=marker, label=name)
         axes[1].loglog(s.n_samples, result.var_vs_samples[name], marker=marker, label=name)
     axes[0].loglog(s.dims, result.offset_var_vs_dim(), "k--", label="$\\mathcal{L}^2\\, E[s^2] / S$ (prediction)")
-    axes[0].set(xlabel="dimension D", ylabel="variance per coordinate of phi",
+    axes[0].set(xlabel="latent dimension d", ylabel="variance per coordinate of phi",
                 title=f"S = {s.samples_for_dim_sweep} samples")
-    axes[1].set(xlabel="samples S per estimate", title=f"D = {s.dim_for_sample_sweep}")
+    axes[1].set(xlabel="samples S per estimate", title=f"d = {s.dim_for_sample_sweep}")
     for ax, ticks in zip(axes, (s.dims, s.n_samples)):
         ax.grid(True, which="both", alpha=0.3)
         ax.set_xticks(ticks, [str(t) for t in ticks])  # label the swept values, not decades
