@@ -121,3 +121,27 @@ def test_a_missing_chapter_is_a_clear_error(tmp_path):
 def test_a_repository_that_is_not_on_github_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="github.com/ORG/REPO"):
         colab.repository({"repository": {"url": "https://gitlab.com/o/r"}})
+
+
+def test_build_stamp_names_the_commit_the_date_and_the_profile():
+    from dgm.sphinxext import build_stamp
+
+    env = {"DGM_BUILD_COMMIT": "0123456789abcdef0123", "DGM_PROFILE": "cpu"}
+    assert build_stamp(str(ROOT), env, today="2026-12-01") == (
+        '<p class="dgm-build-stamp">Built from commit <code>0123456789ab</code> on 2026-12-01 with the '
+        "<code>cpu</code> execution profile.</p>")
+    assert "2001-09-09" in build_stamp(str(ROOT), {"DGM_PROFILE": "smoke", "SOURCE_DATE_EPOCH": "1000000000"})
+
+
+def test_every_built_page_says_which_commit_built_it(built_book):
+    assert built_book.returncode == 0, built_book.log[-3000:]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    pages = [p for p in built_book.html.rglob("*.html") if "_static" not in p.parts and p.name != "search.html"
+             and "reports" not in p.parts and "genindex" not in p.name]
+    assert len(pages) >= 8
+    for page in pages:
+        html = page.read_text()
+        if 'http-equiv="refresh"' in html:
+            continue
+        assert f"Built from commit <code>{head[:12]}</code>" in html, page
+        assert "<code>smoke</code> execution profile" in html, page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
 
 def test_both_workflows_pass_actionlint():
     files = sorted(WORKFLOWS.glob("*.yml"))
-    assert [f.name for f in files] == ["ci.yml", "publish.yml"]
+    assert [f.name for f in files] == ["ci.yml", "publish.yml", "weekly.yml"]
     proc = _actionlint(*files)
     assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
 
@@ -69,24 +70,76 @@ def test_ci_runs_make_test_through_ci_run_on_a_cpu_runner():
     assert "make browser" in run and run.rstrip().endswith("make test")
 
 
-def test_publish_builds_on_the_gpu_runner_and_deploys():
+def test_publish_runs_only_for_commits_whose_ci_passed_and_never_for_forks():
     wf = _workflow("publish.yml")
-    assert wf["on"]["push"]["branches"] == ["main"] and "workflow_dispatch" in wf["on"]
+    assert set(wf["on"]) == {"workflow_run", "workflow_dispatch"}  # no pull_request, no push of untested code
+    run = wf["on"]["workflow_run"]
+    assert run == {"workflows": ["CI"], "types": ["completed"], "branches": ["main"]}
+    gate = wf["jobs"]["gate"]
+    for condition in ("workflow_run.conclusion == 'success'", "workflow_run.event == 'push'",
+                      "workflow_run.head_repository.full_name == github.repository"):
+        assert condition in gate["if"], condition
+    assert gate["runs-on"] == "ubuntu-latest"
+    runs = " ".join(s.get("run", "") for s in _steps(gate))
+    assert "gh run list" in runs and "--workflow ci.yml" in runs and '--commit "$SHA"' in runs
+    assert 'repos/$GITHUB_REPOSITORY/pages' in runs  # Pages enabled, checked in seconds
+    assert wf["on"]["workflow_dispatch"]["inputs"]["profile"]["options"] == ["gpu", "cpu"]
+
+
+def test_publish_builds_on_the_gpu_runner_with_cifar10_after_a_preflight_and_deploys():
+    wf = _workflow("publish.yml")
     build = wf["jobs"]["build"]
-    assert build["runs-on"] == """${{ fromJSON(vars.GPU_RUNNER_LABELS || '["self-hosted","gpu"]') }}"""
-    assert build["env"]["DGM_PROFILE"] == "gpu"
+    assert build["needs"] == "gate"
+    assert build["runs-on"] == "${{ fromJSON(needs.gate.outputs.runner) }}"
+    assert build["env"]["DGM_PROFILE"] == "${{ needs.gate.outputs.profile }}"
+    assert build["env"]["DGM_DATASET"] == "cifar10"  # no CIFAR-10, no publish
+    assert build["env"]["TORCH_CUDA_VARIANT"] == "${{ vars.TORCH_CUDA_VARIANT || 'cu130' }}"
+    gate_runs = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["gate"]))
+    assert "GPU_RUNNER_LABELS" in str(wf["jobs"]["gate"]) and 'runner=\'"ubuntu-latest"\'' in gate_runs
     runs = [s.get("run", "") for s in _steps(build)]
-    uses = [s.get("uses", "").split("@")[0] for s in _steps(build)]
-    assert "nvidia-smi" in runs
-    assert "make env" in runs  # the same requirements.txt as everywhere
-    assert any("make book" in r for r in runs)  # bookbuild: -W -n --keep-going
-    assert "actions/upload-pages-artifact" in uses
+    names = [s.get("name", s.get("uses", "")) for s in _steps(build)]
+    preflight = next(i for i, n in enumerate(names) if n.startswith("Preflight"))
+    book = next(i for i, r in enumerate(runs) if "make book" in r)
+    env = next(i for i, r in enumerate(runs) if r.strip() == "make env")
+    assert preflight < env < book  # the cheap GPU check comes before anything long
+    assert "torch.cuda.is_available()" in runs[preflight] and "x @ x" in runs[preflight]
+    assert "driver_version" in runs[preflight]
+    assert "download.pytorch.org/whl/$TORCH_CUDA_VARIANT" in " ".join(runs)
+    uses = [s.get("uses", "") for s in _steps(build)]
     pages = next(s for s in _steps(build) if s.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert pages["with"]["path"] == "_build/html"
+    caches = {s["with"]["path"]: s["with"]["key"] for s in _steps(build) if s.get("uses", "").startswith("actions/cache@")}
+    from dgm.data import CIFAR10
+
+    assert caches[".cache/dgm/cifar-10-python.tar.gz"] == f"cifar10-{CIFAR10.md5}"
+    assert "hashFiles('src/dgm/**', 'requirements.txt')" in caches[".cache/dgm/checkpoints"]
     deploy = wf["jobs"]["deploy"]
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert [s["uses"].split("@")[0] for s in _steps(deploy)] == ["actions/deploy-pages"]
+    assert "actions/configure-pages@v6" in uses
+
+
+@pytest.mark.parametrize("action, major", [
+    ("actions/checkout", 6), ("actions/setup-python", 7), ("actions/upload-artifact", 7),
+    ("actions/download-artifact", 8),
+])
+def test_workflows_use_the_current_major_versions(action, major):
+    for name in ("ci.yml", "publish.yml", "weekly.yml"):
+        text = (WORKFLOWS / name).read_text()
+        for version in re.findall(rf"uses: {re.escape(action)}@v(\d+)", text):
+            assert int(version) == major, (name, action, version)
+
+
+def test_weekly_checks_links_and_the_newest_releases():
+    wf = _workflow("weekly.yml")
+    assert "schedule" in wf["on"] and "workflow_dispatch" in wf["on"]
+    links = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["links"]))
+    assert "--builder linkcheck" in links
+    newest = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["newest-releases"]))
+    assert "requirements-newest.txt" in newest and "make test" in newest and "pip freeze" in newest
+    ignore = CONFIG["sphinx"]["config"]["linkcheck_ignore"]
+    assert 0 < len(ignore) <= 5  # a short allow-list
 
 
 def test_publish_caches_exactly_what_bookbuild_guards():
@@ -106,10 +159,10 @@ def test_publish_pushes_the_notebook_edition_to_the_branch_the_buttons_open():
     wf = _workflow("publish.yml")
     runs = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["build"]))
     # After the build, from the same _build: the edition quotes the numbers of the published pages.
-    assert 'python -m dgm.edition . _build/notebooks --build _build --ref "$GITHUB_SHA"' in runs
+    assert 'python -m dgm.edition . _build/notebooks --build _build --ref "$DGM_BUILD_COMMIT"' in runs
     assert runs.index("make book") < runs.index("python -m dgm.edition")
     job = wf["jobs"]["notebooks"]
-    assert job["needs"] == "build" and job["permissions"] == {"contents": "write"}
+    assert job["needs"] == ["gate", "build"] and job["permissions"] == {"contents": "write"}
     assert job["env"]["NOTEBOOKS_BRANCH"] == NOTEBOOKS_BRANCH
     assert 'git push --force' in job["steps"][-1]["run"] and '"$NOTEBOOKS_BRANCH"' in job["steps"][-1]["run"]
 

@@ -3,7 +3,7 @@
 A latent dimension j is *collapsed* (inactive) when the encoder's q(z_j | x) equals the prior
 N(0, 1) for every x: its KL term is zero and the decoder receives pure noise through it. The
 per-dimension KL, averaged over the data, measures this. *Free bits* (Kingma et al. 2016, the
-IAF paper) stops the optimiser from pushing a dimension's average KL below ``lambda``
+IAF paper) stops the optimiser from pushing a dimension's average KL below ``kappa`` (``free_bits``)
 nats: below that budget the KL term has no gradient, so only the reconstruction term acts and
 it has every reason to put information in the latent.
 """
@@ -24,7 +24,7 @@ def kl_per_dimension(mu_z: torch.Tensor, log_std_z: torch.Tensor) -> torch.Tenso
 
 
 def free_bits_kl(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
-    """sum_j max(lambda, KL_j) over the per-dimension average KLs (free bits, Kingma et al. 2016): (d,) -> ()."""
+    """sum_j max(kappa, KL_j), kappa = free_bits, over the per-dimension average KLs (free bits, Kingma et al. 2016): (d,) -> ()."""
     if free_bits < 0:
         raise ValueError(f"free_bits must be >= 0 nats, got {free_bits}")
     if kl_dims.dim() != 1:

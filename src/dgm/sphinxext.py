@@ -1,5 +1,6 @@
 """The book's Sphinx extension (``_config.yml``: ``sphinx.extra_extensions``).
 
+- Every page's footer says which commit, date and execution profile built it: :func:`build_stamp`.
 - Colab and Binder buttons open the notebook edition: :func:`dgm.colab.point_launch_buttons_at_edition`.
 - Each script once: sphinx-thebe registers its inline configuration script with both the builder
   and the registry, and Sphinx 7.4 re-adds it from the registry as a different entry
@@ -42,4 +43,42 @@ def setup(app) -> dict[str, Any]:
     # sphinx-book-theme adds the launch buttons at priority 501: run after it.
     app.connect("html-page-context", point_launch_buttons_at_edition, priority=600)
     app.connect("html-page-context", drop_duplicate_scripts, priority=600)
+    app.connect("config-inited", add_build_stamp)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def build_stamp(srcdir: str, environ: dict[str, str] | None = None, today: str | None = None) -> str:
+    """The footer line of every page: the commit, the date and the execution profile of the build.
+
+    The commit is ``$DGM_BUILD_COMMIT`` (the publish workflow sets it), else the checkout's HEAD,
+    else "an uncommitted tree"; the date is today's in UTC, or ``$SOURCE_DATE_EPOCH``'s.
+    """
+    import datetime as dt
+    import html
+    import os
+    import subprocess
+
+    from dgm.profiles import current_profile
+
+    environ = dict(os.environ if environ is None else environ)
+    commit = environ.get("DGM_BUILD_COMMIT", "").strip()
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=srcdir, capture_output=True, text=True,
+                                    timeout=30, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = ""
+    if today is None:
+        epoch = environ.get("SOURCE_DATE_EPOCH")
+        when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+        today = when.strftime("%Y-%m-%d")
+    what = f"commit <code>{html.escape(commit[:12])}</code>" if commit else "an uncommitted tree"
+    return (f'<p class="dgm-build-stamp">Built from {what} on {today} with the '
+            f"<code>{html.escape(current_profile(environ))}</code> execution profile.</p>")
+
+
+def add_build_stamp(app, config) -> None:
+    """``config-inited`` hook: put :func:`build_stamp` in the theme's footer of every page."""
+    options = dict(config.html_theme_options or {})
+    options["extra_footer"] = (options.get("extra_footer") or "") + build_stamp(app.srcdir)
+    config.html_theme_options = options
