@@ -105,3 +105,32 @@ def sample_normal(
     else:
         check_broadcast(mean=mean, log_std=log_std, eps=eps)
     return mean + torch.exp(log_std) * eps
+
+
+def monte_carlo_kl(
+    mean: torch.Tensor,
+    log_std: torch.Tensor,
+    mean_2: torch.Tensor | None = None,
+    log_std_2: torch.Tensor | None = None,
+    n_samples: int = 10_000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Monte Carlo KL(q || p) of diagonal Gaussians, summed over dimensions, and its standard error: (d,) -> 2 floats.
+
+    The average of ``log q(z) - log p(z)`` over ``n_samples`` reparameterised samples ``z`` of q
+    (``None`` for ``mean_2``/``log_std_2``: the standard normal p). An independent check of
+    :func:`get_normal_KL`, which it estimates without bias.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    mean, log_std = _as_float("mean", mean), _as_float("log_std", log_std)
+    if mean.dim() != 1:
+        raise ValueError(f"mean and log_std are vectors (d,), got shape {tuple(mean.shape)}")
+    mean_2 = torch.zeros_like(mean) if mean_2 is None else _as_float("mean_2", mean_2)
+    log_std_2 = torch.zeros_like(log_std) if log_std_2 is None else _as_float("log_std_2", log_std_2)
+    check_broadcast(mean=mean, log_std=log_std, mean_2=mean_2, log_std_2=log_std_2)
+    generator = torch.Generator(device=mean.device).manual_seed(seed)
+    eps = torch.randn(n_samples, mean.shape[0], generator=generator, dtype=mean.dtype, device=mean.device)
+    z = sample_normal(mean, log_std, eps)  # (n, d)
+    log_ratio = (get_normal_nll(z, mean_2, log_std_2) - get_normal_nll(z, mean, log_std)).sum(dim=1)  # (n,)
+    return float(log_ratio.mean()), float(log_ratio.std() / math.sqrt(n_samples))
