@@ -118,8 +118,8 @@ def monte_carlo_kl(
     """Monte Carlo KL(q || p) of diagonal Gaussians, summed over dimensions, and its standard error: (d,) -> 2 floats.
 
     The average of ``log q(z) - log p(z)`` over ``n_samples`` reparameterised samples ``z`` of q
-    (``None`` for ``mean_2``/``log_std_2``: the standard normal p). An independent check of
-    :func:`get_normal_KL`, which it estimates without bias.
+    (``None`` for ``mean_2``/``log_std_2``: the standard normal p). It estimates :func:`get_normal_KL`
+    without bias, from log-densities (:func:`get_normal_nll`) instead of the closed form.
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
