@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bookutils import ROOT
+from bookutils import environ as set_environ
 
 KERNEL_NAME = "dgm-reader"
 
@@ -110,17 +111,7 @@ def execute_notebook(env: ReaderEnv, path: Path, cwd: Path, timeout: int = 900, 
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in environ}
-    os.environ.update(environ)
-    try:
-        client = NotebookClient(nb, km=env.kernel_manager(), timeout=timeout,
-                                resources={"metadata": {"path": str(cwd)}})
-        client.execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with set_environ(**environ):
+        NotebookClient(nb, km=env.kernel_manager(), timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
 

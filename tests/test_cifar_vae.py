@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from bookutils import ROOT, glued
+from bookutils import ROOT, environ, glued
 from dgm.cifar_vae import (
     SETTINGS, beta_sweep, calibrate, interpolation_rows, prepare, reconstruction_error,
     reconstruction_pairs, train_conv_vae,
@@ -216,17 +215,9 @@ def test_chapter_claims_hold_in_the_cpu_profile(tmp_path):
 
     nb = jupytext.read(ROOT / f"{CHAPTER}.md")
     env = {"DGM_PROFILE": "cpu", "DGM_DATASET": "patches", "DGM_CHECKPOINT_DIR": str(tmp_path / "ckpt")}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(**env):
         NotebookClient(nb, timeout=1800, kernel_name="python3",
                        resources={"metadata": {"path": str((ROOT / CHAPTER).parent)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     g = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):

@@ -116,3 +116,19 @@ def test_glued_numbers_in_the_built_book(built_book):
     assert num("em_gap_quadratic") < 0.05 < 0.1 < num("em_gap_linear")
     assert num("em_gap_ratio") > 10
     assert int(g["em_n_points"]) == EM_DEMO.get("smoke").n_points
+
+
+def test_em_steps_replay_the_fit_and_the_animation_scrubs_offline():
+    from dgm.gmm_demo import EM_DEMO, em_animation, em_steps, offline_player, run_em_demo
+
+    result = run_em_demo(EM_DEMO.get("smoke"))
+    steps = em_steps(result)
+    assert len(steps) == result.fit.n_iter + 1
+    np.testing.assert_allclose(steps[-1].means, result.fit.params.means, atol=1e-10)  # fit_gmm's own answer
+    np.testing.assert_allclose(steps[0].means, result.init.means)
+    anim = em_animation(result, max_iter=4)
+    assert anim.n_frames == 5 and anim._repr_html_() == anim.html
+    assert 'type="range"' in anim.html and anim.html.count("data:image/png;base64") == 5
+    assert "https://" not in anim.html and 'class="fa' not in anim.html  # nothing loaded from a CDN
+    with pytest.raises(ValueError, match="player changed"):
+        offline_player("<html>no stylesheet here</html>")

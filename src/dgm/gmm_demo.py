@@ -7,6 +7,7 @@ the claims the chapter makes about its numbers.
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -214,3 +215,68 @@ def plot_amortised(result: EMDemoResult) -> plt.Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def em_steps(result: EMDemoResult, max_iter: int | None = None) -> list[GMMParams]:
+    """The parameters after 0, 1, ..., T iterations of the chapter's EM run (T = all, or ``max_iter``)."""
+    T = result.fit.n_iter if max_iter is None else min(int(max_iter), result.fit.n_iter)
+    if T < 0:
+        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    params, out = result.init, [result.init]
+    for _ in range(T):
+        resp, _ = e_step(result.X, params)
+        params = m_step(result.X, resp, result.fit.reg_covar)
+        out.append(params)
+    return out
+
+
+#: matplotlib's player draws its buttons with Font Awesome from a CDN; these glyphs need no download.
+_BUTTON_GLYPHS = {
+    "fa fa-minus": "&minus;", "fa fa-plus": "+", "fa fa-fast-backward": "|&lt;", "fa fa-step-backward": "&lt;",
+    "fa fa-play fa-flip-horizontal": "&#9664;", "fa fa-pause": "&#8214;", "fa fa-play": "&#9654;",
+    "fa fa-step-forward": "&gt;", "fa fa-fast-forward": "&gt;|",
+}
+
+
+def offline_player(html: str) -> str:
+    """matplotlib's ``to_jshtml`` player without its Font Awesome stylesheet, buttons as plain glyphs."""
+    html, n = re.subn(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
+    if n != 1:
+        raise ValueError("matplotlib's player changed: no Font Awesome stylesheet to remove")
+    for cls, glyph in _BUTTON_GLYPHS.items():
+        html = html.replace(f'<i class="{cls}"></i>', glyph)
+    if 'class="fa' in html or "https://" in html:
+        raise ValueError("matplotlib's player changed: it still loads something from the internet")
+    return html
+
+
+class ScrubbableFigure:
+    """An animation as HTML with a slider and play buttons (matplotlib's ``to_jshtml``): no kernel needed."""
+
+    def __init__(self, html: str, n_frames: int) -> None:
+        self.html, self.n_frames = html, n_frames
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def em_animation(result: EMDemoResult, max_iter: int = 20) -> ScrubbableFigure:
+    """EM stepped through iteration by iteration, one frame per iteration, to scrub on a static page."""
+    from matplotlib.animation import FuncAnimation
+
+    steps = em_steps(result, max_iter)
+    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=72)
+    lo, hi = result.X.min(axis=0) - 1, result.X.max(axis=0) + 1
+
+    def frame(t: int):
+        ax.clear()
+        ax.scatter(*result.X.T, s=3, c="0.6", alpha=0.5)
+        plot_ellipses(ax, TRUE_MIXTURE, color="0.3", ls="--")
+        plot_ellipses(ax, steps[t], color="C3")
+        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", title=f"after {t} iteration{'s' * (t != 1)}")
+        return []
+
+    anim = FuncAnimation(fig, frame, frames=len(steps), interval=400, blit=False)
+    html = offline_player(anim.to_jshtml(default_mode="once"))
+    plt.close(fig)  # only the animation is shown
+    return ScrubbableFigure(html, len(steps))
