@@ -95,8 +95,23 @@ def glued(notebook: Path) -> dict[str, str]:
             meta = output.get("metadata", {}).get("scrapbook", {})
             if "name" in meta:
                 data = output.get("data", {})
-                out[meta["name"]] = data.get("text/plain", "")
+                # Executed outputs carry glue's MIME prefix (application/papermill.record/text/plain).
+                out[meta["name"]] = next((v for k, v in data.items() if k.endswith("text/plain")), "")
     return out
+
+
+def notebook_chapters(root: Path = ROOT) -> list[str]:
+    """The toc chapters that are notebooks (front matter with a kernelspec): they get launch buttons."""
+    import re
+
+    import yaml
+
+    chapters = []
+    for doc in toc_files(Path(root) / "_toc.yml"):
+        m = re.match(r"^---\n(.*?)\n---\n", (Path(root) / f"{doc}.md").read_text(), flags=re.S)
+        if m and "kernelspec" in (yaml.safe_load(m.group(1)) or {}):
+            chapters.append(doc)
+    return chapters
 
 
 def toc_files(toc_path: Path) -> list[str]:

@@ -118,20 +118,20 @@ def test_calibrate_fits_sigma_to_the_squared_error():
 # --------------------------------------------------------------------------- the built chapter
 
 
-def _values(built_book) -> dict:
-    """Glued values of the executed chapter, parsed from their text form."""
-    nb = built_book.executed / f"{CHAPTER}.ipynb"
-    sidecar = nb.with_suffix(".glue.json")  # myst-nb 1.x keeps glued outputs beside the notebook
-    raw = glued(nb)
-    if sidecar.exists():
-        raw |= {k: v["data"]["text/plain"] for k, v in json.loads(sidecar.read_text()).items()}
+def _parsed(notebook) -> dict:
+    """The values a notebook glued, parsed from their text form (numbers as floats, strings unquoted)."""
     out = {}
-    for k, v in raw.items():
+    for k, v in glued(notebook).items():
         try:
             out[k] = float(v)
         except ValueError:
             out[k] = v.strip("'\"")
     return out
+
+
+def _values(built_book) -> dict:
+    """Glued values of the executed chapter of the built book."""
+    return _parsed(built_book.executed / f"{CHAPTER}.ipynb")
 
 
 def _cells(built_book) -> list[dict]:
@@ -211,6 +211,7 @@ def test_chapter_claims_hold_in_the_cpu_profile(tmp_path):
     # What a reader of a cpu build sees, on the stand-in data (CIFAR-10 cannot be downloaded here):
     # the chapter executed as it is, and every claim checked on the values it glued.
     import jupytext
+    import nbformat
     from nbclient import NotebookClient
 
     nb = jupytext.read(ROOT / f"{CHAPTER}.md")
@@ -218,16 +219,8 @@ def test_chapter_claims_hold_in_the_cpu_profile(tmp_path):
     with environ(**env):
         NotebookClient(nb, timeout=1800, kernel_name="python3",
                        resources={"metadata": {"path": str((ROOT / CHAPTER).parent)}}).execute()
-    g = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                text = next(v for k, v in output["data"].items() if k.endswith("text/plain"))
-                try:
-                    g[name] = float(text)
-                except ValueError:
-                    g[name] = text.strip("'\"")
+    nbformat.write(nb, tmp_path / "executed.ipynb")
+    g = _parsed(tmp_path / "executed.ipynb")
     assert g["run_profile"] == "cpu" and g["dataset_name"] == "the stand-in patches"
     assert 0 < g["n_train"] <= SETTINGS.cpu.n_train  # the profile's subset (the stand-in may have fewer)
     check_claims(g)

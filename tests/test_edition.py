@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import yaml
 
-from bookutils import ROOT, glued, toc_files
+from bookutils import ROOT, glued, notebook_chapters
 from dgm import edition
 from dgm.colab import SETUP_CELL_ID
 from dgm.edition import NOTICE_CELL_ID, Bibliography, Context, EditionError, Target, write_edition
@@ -169,17 +169,8 @@ def _markdown(nb) -> str:
     return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
 
 
-def _notebook_chapters() -> list[str]:
-    out = []
-    for doc in toc_files(ROOT / "_toc.yml"):
-        m = re.match(r"^---\n(.*?)\n---\n", (ROOT / f"{doc}.md").read_text(), flags=re.S)
-        if m and "kernelspec" in (yaml.safe_load(m.group(1)) or {}):
-            out.append(doc)
-    return out
-
-
 def test_every_notebook_chapter_is_in_the_edition(edition):
-    assert sorted(edition.docnames()) == sorted(_notebook_chapters())
+    assert sorted(edition.docnames()) == sorted(notebook_chapters())
     assert len(edition.docnames()) >= 7
     assert not (edition.out / "book" / "bibliography.ipynb").exists()
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from bookutils import ROOT, toc_files
+from bookutils import ROOT, notebook_chapters, toc_files
 from dgm.colab import NOTEBOOKS_BRANCH
 from siteutils import (
     Router, broken_internal_link, install_mathjax, launch_chromium, serve, site_pages,
@@ -181,19 +181,6 @@ def visits(built_book) -> Visits:
     return Visits(base, built_book.html, pages, status, hits, seconds)
 
 
-def _notebook_chapters() -> list[str]:
-    """The toc chapters that are notebooks (front matter with a kernelspec): they get launch buttons."""
-    import yaml
-
-    chapters = []
-    for doc in toc_files(ROOT / "_toc.yml"):
-        text = (ROOT / f"{doc}.md").read_text()
-        m = re.match(r"^---\n(.*?)\n---\n", text, flags=re.S)
-        if m and "kernelspec" in (yaml.safe_load(m.group(1)) or {}):
-            chapters.append(doc)
-    return chapters
-
-
 def _config() -> dict:
     import yaml
 
@@ -266,7 +253,7 @@ def test_launch_buttons_open_files_that_exist(visits, edition):
     branch = cfg["repository"]["branch"]
     binder = cfg["launch_buttons"]["binderhub_url"].rstrip("/")
     colab = cfg["launch_buttons"]["colab_url"].rstrip("/")
-    chapters = _notebook_chapters()
+    chapters = notebook_chapters()
     assert "book/intro" in chapters
     for doc in chapters:
         r = visits.pages[f"{doc}.html"]

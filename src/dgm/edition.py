@@ -130,21 +130,10 @@ def glued_values(executed: Path, docname: str) -> dict[str, str]:
 
 
 def format_glued(text: str, spec: str) -> str:
-    """A glued ``text/plain`` formatted as myst-nb's ``{glue:text}`` does (``name:spec``)."""
-    try:
-        value: Any = ast.literal_eval(text)
-    except (SyntaxError, ValueError):
-        value = text
-    if spec == "":
-        return str(value)
-    kind = spec[-1]
-    if kind == "s":
-        value = str(value)
-    elif kind in "bcdoxX":
-        value = int(value)
-    elif kind in "eEfFgGn%":
-        value = float(value)
-    return format(value, spec)
+    """A glued ``text/plain`` formatted by myst-nb's own ``{glue:text}`` formatter (``name:spec``)."""
+    from myst_nb.core.variables import format_plain_text
+
+    return format_plain_text(text, spec)
 
 
 # --------------------------------------------------------------------------------------------
