@@ -9,14 +9,14 @@ PYTEST_ARGS ?=
 .PHONY: book test notebooks clean distclean env browser
 
 book: $(STAMP)
-	$(BIN)/python -m dgm.bookbuild build .
+	$(BIN)/python -m dgm.book.build build .
 
 # The notebook edition (Colab, Binder): every chapter as a plain .ipynb in _build/notebooks, quoting
 # the numbers of the build that `make book` made (it builds first; nothing re-executes when cached).
 REF ?= $(shell git rev-parse HEAD 2>/dev/null || echo main)
 notebooks: book
 	rm -rf _build/notebooks.tmp
-	$(BIN)/python -m dgm.edition . _build/notebooks.tmp --build _build --ref $(REF)
+	$(BIN)/python -m dgm.book.edition . _build/notebooks.tmp --build _build --ref $(REF)
 	rm -rf _build/notebooks && mv _build/notebooks.tmp _build/notebooks
 
 test: $(STAMP) browser

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/build_time.py [--skip-cpu]
 
 Builds a copy of the repository (so the working tree is never modified) with
-``python -m dgm.bookbuild build`` (what ``make book`` runs) and prints (each cold build trains every model: checkpoints go to a fresh folder):
+``python -m dgm.book.build build`` (what ``make book`` runs) and prints (each cold build trains every model: checkpoints go to a fresh folder):
 
 1. the cold build time in the smoke profile;
 2. the cold build time in the cpu profile (target: under 20 minutes on 2 cores);
@@ -31,7 +31,7 @@ def timed_build(root: Path, out: Path, profile: str) -> float:
     env = {**os.environ, "DGM_PROFILE": profile, "DGM_CHECKPOINT_DIR": str(out / "checkpoints")}
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "dgm.bookbuild", "build", str(root), "--output", str(out)],
+        [sys.executable, "-m", "dgm.book.build", "build", str(root), "--output", str(out)],
         capture_output=True, text=True, env=env,
     )
     seconds = time.perf_counter() - start

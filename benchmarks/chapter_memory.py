@@ -29,14 +29,15 @@ def run_chapter(chapter: Path, archive: Path) -> dict:
     import jupytext
     from IPython.core.interactiveshell import InteractiveShell
 
+    import dgm.cifar10
     import dgm.data
     from dgm.downloads import RemoteFile
     from fakecifar import md5
 
     # The full-size stand-in archive in place of the published one (same name, its own MD5).
-    fake = RemoteFile(dgm.data.CIFAR10.filename, md5(archive), ("https://cifar.invalid/",), archive.stat().st_size)
-    for fn in (dgm.data.load_cifar10, dgm.data.load_image_data):
-        fn.__defaults__ = tuple(fake if d is dgm.data.CIFAR10 else d for d in fn.__defaults__)
+    fake = RemoteFile(dgm.cifar10.CIFAR10.filename, md5(archive), ("https://cifar.invalid/",), archive.stat().st_size)
+    for fn in (dgm.cifar10.load_cifar10, dgm.data.load_image_data):
+        fn.__defaults__ = tuple(fake if d is dgm.cifar10.CIFAR10 else d for d in fn.__defaults__)
     os.chdir(chapter.parent)
     shell = InteractiveShell.instance()
     start = time.perf_counter()
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_chapter(args.child, args.archive)))
         return 0
 
-    from dgm.colab import chapter_source, is_notebook, toc_chapters
+    from dgm.book.colab import chapter_source, is_notebook, toc_chapters
     from fakecifar import write_fake_cifar
 
     chapters = args.chapters or [chapter_source(ROOT, d) for d in toc_chapters(ROOT)]

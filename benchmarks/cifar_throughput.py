@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils import data
 
-from dgm.cifar_vae import SETTINGS
+from dgm.experiments.vae_cifar10 import SETTINGS
 from dgm.loaders import TensorLoader
 from dgm.profiles import default_device, device_name
 from dgm.vae import ConvVAE

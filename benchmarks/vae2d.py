@@ -5,7 +5,7 @@ Prints, in one run:
 1. for each trained model of the chapter, its exact test NLL minus the true data distribution's
    NLL on the same points (target: below 0.01 nats in the cpu profile), the ELBO gap
    log p(x) - ELBO, and the KL from q(z|x) to the true posterior;
-2. training time per epoch of the package's path (``dgm.vae2d_experiment.fit``: batches sliced
+2. training time per epoch of the package's path (``dgm.experiments.vae_2d.fit``: batches sliced
    from one tensor, one torch thread) against the homework's path (``DataLoader`` over a numpy
    array, torch's default threads), and the two mixed variants, as ratios.
 
@@ -26,7 +26,7 @@ from dgm.profiles import device_name
 from dgm.loaders import TensorLoader
 from dgm.training import torch_threads, train_model
 from dgm.vae import VAE2d
-from dgm.vae2d_experiment import SETTINGS, run_vae2d_experiment, vae2d_data
+from dgm.experiments.vae_2d import SETTINGS, run_vae2d_experiment, vae2d_data
 
 
 def quality(profile: str) -> bool:

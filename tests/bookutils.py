@@ -45,10 +45,10 @@ class Build:
 
 
 def build_book(root: Path, out: Path, **env: str) -> Build:
-    """Run ``python -m dgm.bookbuild build root --output out`` (what ``make book`` runs)."""
+    """Run ``python -m dgm.book.build build root --output out`` (what ``make book`` runs)."""
     environ = {**os.environ, **env}
     proc = subprocess.run(
-        [sys.executable, "-m", "dgm.bookbuild", "build", str(root), "--output", str(out)],
+        [sys.executable, "-m", "dgm.book.build", "build", str(root), "--output", str(out)],
         capture_output=True, text=True, env=environ, cwd=root,
     )
     return Build(proc.returncode, proc.stdout + proc.stderr, out)

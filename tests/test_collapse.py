@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from dgm.collapse import FreeBitsVAE2d, free_bits_kl, kl_per_dimension
+from dgm.collapse import FreeBitsVAE2d, free_bits_kl, get_latent_stats, kl_per_dimension
+from dgm.data import generate_2d_data
+from dgm.vae import VAE2d
 
 
 def test_kl_per_dimension_matches_torch_distributions():
@@ -72,3 +75,22 @@ def test_diagonal_fit_penalty_against_a_fitted_diagonal_gaussian():
         diagonal_fit_penalty([[1.0, 2.0], [2.0, 1.0]])
     with pytest.raises(ValueError, match="square"):
         diagonal_fit_penalty([1.0, 2.0])
+
+
+def test_get_latent_stats_are_the_encoder_outputs():
+    _, test = generate_2d_data(2000, "univariate")
+    torch.manual_seed(0)
+    model = VAE2d(2, 2, [8], [8])
+    mu_z, std_z = get_latent_stats(model, test, batch_size=100, generator=torch.Generator().manual_seed(0))
+    assert mu_z.shape == std_z.shape == (100, 2) and (std_z > 0).all()
+    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:100]
+    with torch.no_grad():
+        ref_mu, ref_log_std = model.encode(torch.as_tensor(test)[idx])
+    np.testing.assert_allclose(mu_z, ref_mu.numpy())
+    np.testing.assert_allclose(std_z, ref_log_std.exp().numpy(), rtol=1e-6)
+    assert get_latent_stats(model, test)[0].shape == (600, 2)  # batch larger than the set: all of it
+    with pytest.raises(ValueError, match="non-empty"):
+        get_latent_stats(model, test[:0])
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            get_latent_stats(model, test, use_cuda=True)

@@ -73,11 +73,9 @@ def test_true_distribution_is_what_the_generator_samples():
 import pickle  # noqa: E402
 import socket  # noqa: E402
 
-from dgm.data import (  # noqa: E402
-    DataUnavailableError, ImageData, load_cifar10, load_image_data, load_image_patches, load_pickle,
-    read_cifar10_archive,
-)
-from dgm.downloads import RemoteFile  # noqa: E402
+from dgm.cifar10 import load_cifar10, load_pickle, read_cifar10_archive  # noqa: E402
+from dgm.data import ImageData, load_image_data, load_image_patches  # noqa: E402
+from dgm.downloads import DataUnavailableError, RemoteFile  # noqa: E402
 from fakecifar import md5, pixel, write_fake_cifar  # noqa: E402
 
 
@@ -277,7 +275,7 @@ def test_load_pickle_checks_layout_and_range_and_names_the_file(tmp_path):
 
 
 def test_a_damaged_cifar_archive_is_a_clear_error(tmp_path):
-    from dgm.data import read_cifar10_archive
+    from dgm.cifar10 import read_cifar10_archive
     from fakecifar import write_fake_cifar
 
     archive = tmp_path / "cifar-10-python.tar.gz"

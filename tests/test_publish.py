@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from bookutils import ROOT
-from dgm import bookbuild
-from dgm.colab import NOTEBOOKS_BRANCH
+from dgm.book import build as bookbuild
+from dgm.book.colab import NOTEBOOKS_BRANCH
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -109,7 +109,7 @@ def test_publish_builds_on_the_gpu_runner_with_cifar10_after_a_preflight_and_dep
     pages = next(s for s in _steps(build) if s.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert pages["with"]["path"] == "_build/html"
     caches = {s["with"]["path"]: s["with"]["key"] for s in _steps(build) if s.get("uses", "").startswith("actions/cache@")}
-    from dgm.data import CIFAR10
+    from dgm.cifar10 import CIFAR10
 
     assert caches[".cache/dgm/cifar-10-python.tar.gz"] == f"cifar10-{CIFAR10.md5}"
     assert "hashFiles('src/dgm/**', 'requirements.txt')" in caches[".cache/dgm/checkpoints"]
@@ -159,8 +159,8 @@ def test_publish_pushes_the_notebook_edition_to_the_branch_the_buttons_open():
     wf = _workflow("publish.yml")
     runs = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["build"]))
     # After the build, from the same _build: the edition quotes the numbers of the published pages.
-    assert 'python -m dgm.edition . _build/notebooks --build _build --ref "$DGM_BUILD_COMMIT"' in runs
-    assert runs.index("make book") < runs.index("python -m dgm.edition")
+    assert 'python -m dgm.book.edition . _build/notebooks --build _build --ref "$DGM_BUILD_COMMIT"' in runs
+    assert runs.index("make book") < runs.index("python -m dgm.book.edition")
     job = wf["jobs"]["notebooks"]
     assert job["needs"] == ["gate", "build"] and job["permissions"] == {"contents": "write"}
     assert job["env"]["NOTEBOOKS_BRANCH"] == NOTEBOOKS_BRANCH

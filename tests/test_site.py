@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from bookutils import ROOT, notebook_chapters, toc_files
-from dgm.colab import NOTEBOOKS_BRANCH
+from dgm.book.colab import NOTEBOOKS_BRANCH
 from siteutils import (
     Router, broken_internal_link, install_mathjax, launch_chromium, serve, site_pages,
 )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from dgm.gaussians import get_normal_KL, get_normal_nll, sample_normal
+from dgm.elbo import elbo_terms
 
 BIN_WIDTH = 2 / 255  # distance between neighbouring 8-bit values scaled to [-1, 1]
 
@@ -47,18 +47,6 @@ def unit_variance_floor(bin_width: float = BIN_WIDTH) -> float:
     an 8-bit value: bits per dimension of such a model cannot go below this (8.32 for 2/255).
     """
     return -math.log2(math.erf(bin_width / (2 * math.sqrt(2))))
-
-
-def negative_elbo(model: nn.Module, x: torch.Tensor,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two terms of -ELBO with beta = 1, from ``encode``/``decode``: -log p(x | z) and KL, each (B,)."""
-    mu_z, log_std_z = model.encode(x)
-    eps = torch.randn(mu_z.shape, generator=generator, dtype=mu_z.dtype).to(mu_z.device)
-    z = sample_normal(mu_z, log_std_z, eps=eps)  # z ~ q(z | x)
-    mu_x, log_std_x = model.decode(z)
-    recon = get_normal_nll(x, mu_x, log_std_x).flatten(1).sum(dim=1)
-    kl = get_normal_KL(mu_z, log_std_z).sum(dim=1)
-    return recon, kl
 
 
 @dataclass(frozen=True)
@@ -87,9 +75,9 @@ def bits_per_dim(model: nn.Module, data: torch.Tensor, bin_width: float = BIN_WI
     recon_sum = kl_sum = 0.0
     for i in range(0, len(data), batch_size):
         x = dequantize(data[i:i + batch_size], bin_width, generator)
-        recon, kl = negative_elbo(model, x, generator)
-        recon_sum += float(recon.sum())
-        kl_sum += float(kl.sum())
+        terms = elbo_terms(model, x, generator)  # beta = 1: the ELBO, whatever beta trained the model
+        recon_sum += float(terms.recon.sum())
+        kl_sum += float(terms.kl.sum())
     model.train(was_training)
     n, n_dims = len(data), data[0].numel()
     scale = n * n_dims * math.log(2)

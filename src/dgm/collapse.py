@@ -10,10 +10,12 @@ it has every reason to put information in the latent.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from dgm.gaussians import get_normal_KL, get_normal_nll
-from dgm.vae import VAE2d, check_batch
+from dgm.elbo import elbo_terms
+from dgm.gaussians import get_normal_KL
+from dgm.vae import VAE2d, check_batch, model_device
 
 
 def kl_per_dimension(mu_z: torch.Tensor, log_std_z: torch.Tensor) -> torch.Tensor:
@@ -48,10 +50,9 @@ class FreeBitsVAE2d(VAE2d):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Negative ELBO, its terms and the free-bits objective, averaged over the batch."""
-        x = check_batch(x, (self.n_in,), self)
-        mu_z, log_std_z, mu_x, log_std_x = self(x)
-        recon_loss = get_normal_nll(x, mu_x, log_std_x).sum(dim=1).mean()
-        kl_dims = kl_per_dimension(mu_z, log_std_z)  # (d,)
+        terms = elbo_terms(self, check_batch(x, (self.n_in,), self))
+        recon_loss = terms.recon.mean()
+        kl_dims = terms.kl_dims.mean(dim=0)  # (d,): the batch's average KL of each dimension
         kl_loss = kl_dims.sum()
         return {
             "elbo_loss": recon_loss + kl_loss,
@@ -74,3 +75,20 @@ def diagonal_fit_penalty(cov) -> float:
     if sign <= 0 or not torch.allclose(cov, cov.T):
         raise ValueError("the covariance matrix must be symmetric positive definite")
     return float(0.5 * (torch.log(torch.diagonal(cov)).sum() - logdet))
+
+
+def get_latent_stats(
+    model: VAE2d, test_data: np.ndarray, use_cuda: bool = False, batch_size: int = 3000,
+    generator: torch.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Means and stds of q(z | x) on a random batch of ``batch_size`` test points: two (b, n_latent) arrays."""
+    device = torch.device("cuda") if use_cuda else model_device(model)
+    if model_device(model) != device:
+        raise ValueError(f"the model is on {model_device(model)}, not on {device}; move it or set use_cuda")
+    data = torch.as_tensor(test_data)
+    if data.dim() != 2 or data.shape[0] == 0:
+        raise ValueError(f"test_data must be a non-empty (N, D) array, got shape {tuple(data.shape)}")
+    idx = torch.randperm(data.shape[0], generator=generator)[:batch_size]
+    with torch.no_grad():
+        mu_z, log_std_z = model.encode(data[idx].to(device))
+    return mu_z.cpu().numpy(), log_std_z.exp().cpu().numpy()

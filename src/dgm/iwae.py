@@ -95,3 +95,39 @@ def iwae_bound(
     """
     log_w = log_importance_weights(model, x, k, chunk_size=chunk_size, generator=generator)
     return torch.logsumexp(log_w, dim=1) - math.log(log_w.shape[1])
+
+
+def repeated_iwae_bound(
+    model: torch.nn.Module, x: torch.Tensor, k: int, repeats: int, generator: torch.Generator | None = None,
+    max_latent: int = 2**18,
+) -> torch.Tensor:
+    """``repeats`` independent one-draw estimates of L_K for each example: x (B, D) -> (repeats, B).
+
+    Every estimate is :func:`dgm.iwae.iwae_bound`'s; the examples are repeated and processed in
+    groups of at most ``max_latent`` latent vectors per decoder call.
+    """
+    for name, value in (("k", k), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if x.dim() != 2:
+        raise ValueError(f"x must be a batch of shape (B, D), got {tuple(x.shape)}")
+    chunk = min(k, 256)
+    rows = max(1, max_latent // chunk)
+    xr = x.repeat(repeats, 1)  # (repeats B, D): repeat r holds rows r B ... (r + 1) B - 1
+    out = [iwae_bound(model, xb, k, chunk_size=chunk, generator=generator) for xb in xr.split(rows)]
+    return torch.cat(out).double().view(repeats, x.shape[0])
+
+
+def chi_square(
+    model: torch.nn.Module, x: torch.Tensor, log_px: torch.Tensor, n_samples: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """chi^2(p(z | x) || q(z | x)) = Var_q[w] / p(x)^2 = E_q[(w / p(x))^2] - 1, by Monte Carlo: (B, D) -> (B,).
+
+    ``log_px`` (B,) is the exact log p(x); then w / p(x) = p(z | x) / q(z | x).
+    """
+    if log_px.shape != x.shape[:1]:
+        raise ValueError(f"log_px must have shape (B,) = {tuple(x.shape[:1])}, got {tuple(log_px.shape)}")
+    log_w = log_importance_weights(model, x, n_samples, generator=generator).double()  # (B, n_samples)
+    log_ratio = log_w - log_px.double()[:, None]
+    return torch.exp(torch.logsumexp(2 * log_ratio, dim=1) - math.log(n_samples)) - 1

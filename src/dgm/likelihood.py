@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from dgm.elbo import negative_elbo_terms
 from dgm.gaussians import LOG_2PI
 
 
@@ -291,8 +292,11 @@ def quadrature_elbo(model: nn.Module, x: torch.Tensor, n_nodes: int = 32, batch_
         z = mu_z[:, None, :] + torch.exp(log_std_z)[:, None, :] * eps[None]  # (b, K, d)
         mu_x, log_std_x = (t.double() for t in model.decode(z.reshape(-1, d).to(dtype)))  # (b K, D)
         xr = xb.double().repeat_interleave(eps.shape[0], dim=0)  # (b K, D)
-        log_px_z = -(log_std_x + 0.5 * LOG_2PI + 0.5 * ((xr - mu_x) * torch.exp(-log_std_x)) ** 2).sum(dim=1)
-        kl = (-log_std_z + 0.5 * (torch.exp(2 * log_std_z) + mu_z**2) - 0.5).sum(dim=1)
-        return (log_px_z.view(b, -1) * w[None]).sum(dim=1) - kl
+        def per_node(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(eps.shape[0], dim=0)  # (b, d) -> (b K, d)
+
+        terms = negative_elbo_terms(xr, per_node(mu_z), per_node(log_std_z), mu_x, log_std_x)
+        kl = terms.kl.view(b, -1)[:, 0]  # the closed form, the same at every node
+        return -(terms.recon.view(b, -1) * w[None]).sum(dim=1) - kl
 
     return torch.cat([_eval_mode(model, elbo, xb) for xb in x.split(batch_size)])

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from dgm.gaussians import get_normal_nll
 from dgm.jupyter import kernel_shell as _kernel_shell
 from dgm.likelihood import true_posterior
 
@@ -159,8 +160,8 @@ def plot_posteriors(model: torch.nn.Module, x, extent: float = 4.0, step: float 
     fig, axes = new_figure(1, len(x), figsize=(3.2 * len(x), 3.4), sharex=True, sharey=True)
     for k, ax in enumerate(axes[0]):
         p = post.log_density[k].exp().cpu().numpy()
-        lq = [-0.5 * ((z - mu_z[k, j]) / log_std_z[k, j].exp()) ** 2 - log_std_z[k, j] for j in (0, 1)]  # (n,) each
-        log_q = lq[0][:, None] + lq[1][None, :] - np.log(2 * np.pi)  # q factorises: (n, n)
+        lq = [-get_normal_nll(z, mu_z[k, j], log_std_z[k, j]) for j in (0, 1)]  # log q(z_j | x): (n,) each
+        log_q = lq[0][:, None] + lq[1][None, :]  # q factorises: (n, n)
         q = log_q.exp().numpy()
         levels = np.linspace(0, max(p.max(), q.max()), 8)[1:]
         ax.contourf(z1, z2, p, levels=np.concatenate([[0], levels]), cmap="Blues")

@@ -23,6 +23,8 @@ from typing import Generic, TypeVar
 
 import torch
 
+from dgm.tables import Table
+
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 PROFILE_ENV = "DGM_PROFILE"
 
@@ -113,6 +115,10 @@ class RunLog:
         return rec
 
 
+def _escape_bars(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 @dataclass(frozen=True)
 class RunCard:
     """What a chapter ran: profile, device, torch version, data set and each training's time."""
@@ -150,19 +156,17 @@ class RunCard:
 
     def to_markdown(self) -> str:
         """The card as a Markdown table."""
-        rows = [
-            "| | |",
-            "|---|---|",
-            f"| profile | `{self.profile}` |",
-            f"| device | {self.device} |",
-            f"| torch | {self.torch_version} |",
-            f"| data | {self.dataset} |",
-        ]
+        rows: dict[str, tuple[str]] = {
+            "profile": (f"`{self.profile}`",),
+            "device": (_escape_bars(self.device),),
+            "torch": (self.torch_version,),
+            "data": (_escape_bars(self.dataset),),  # a stand-in's reason may quote an error
+        }
         for t in self.trainings:
             how = "loaded from a checkpoint of a training that took" if t.loaded else "trained in"
-            rows.append(f"| training `{t.name}` | {t.epochs} epochs, {how} {t.wall_time_s:.1f} s |")
-        rows.append(f"| total training time (this build) | {self.build_time_s:.1f} s |")
-        return "\n".join(rows)
+            rows[f"training `{t.name}`"] = (f"{t.epochs} epochs, {how} {t.wall_time_s:.1f} s",)
+        rows["total training time (this build)"] = (f"{self.build_time_s:.1f} s",)
+        return Table(("",), rows).to_markdown()
 
     def _repr_markdown_(self) -> str:
         return "**Run card**: what this page executed.\n\n" + self.to_markdown()

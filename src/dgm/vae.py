@@ -5,7 +5,12 @@ Every model here has the same interface, which the likelihood estimators rely on
 - ``encode(x) -> (mu_z, log_std_z)``: the parameters of q(z | x) = N(mu_z, diag(exp(log_std_z)^2));
 - ``decode(z) -> (mu_x, log_std_x)``: the parameters of p(x | z) = N(mu_x, diag(exp(log_std_x)^2));
 - ``prior(n)``: n samples of p(z) = N(0, I), on the model's device;
-- ``loss(x) -> dict(elbo_loss, recon_loss, kl_loss)``: summed over dimensions, averaged over the batch.
+- ``loss(x) -> dict(elbo_loss, recon_loss, kl_loss)``: summed over dimensions, averaged over the batch,
+  from :func:`dgm.elbo.elbo_terms`;
+- ``sample(n)``: n samples of the model's p(x), as numpy.
+
+``forward`` returns what the homework's ``forward`` returns for each model; nothing here relies on
+its positions.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from dgm.gaussians import get_normal_KL, get_normal_nll, sample_normal
+from dgm.data import to_image_scale
+from dgm.elbo import elbo_terms
+from dgm.gaussians import sample_normal
 from dgm.nets import ConvDecoder, ConvEncoder, FullyConnectedMLP
 
 
@@ -83,11 +90,7 @@ class VAE2d(nn.Module):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Negative ELBO and its two terms, summed over dimensions and averaged over the batch."""
-        x = check_batch(x, (self.n_in,), self)
-        mu_z, log_std_z, mu_x, log_std_x = self(x)
-        recon_loss = get_normal_nll(x, mu_x, log_std_x).sum(dim=1).mean()
-        kl_loss = get_normal_KL(mu_z, log_std_z).sum(dim=1).mean()
-        return {"elbo_loss": recon_loss + kl_loss, "recon_loss": recon_loss, "kl_loss": kl_loss}
+        return elbo_terms(self, check_batch(x, (self.n_in,), self)).losses()
 
     @torch.no_grad()
     def sample(self, n: int, sample_from_decoder: bool = True) -> np.ndarray:
@@ -140,26 +143,15 @@ class ConvVAE(nn.Module):
         z = sample_normal(mu_z, log_std_z, eps=self.prior(x.shape[0]))  # reparameterisation
         return mu_z, log_std_z, self.decoder(z)
 
-    def _recon_and_kl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """-log p(x | z) with z ~ q(z | x), and KL(q(z | x) || p(z)): each (B,)."""
-        mu_z, log_std_z = self.encode(x)
-        z = sample_normal(mu_z, log_std_z, eps=self.prior(x.shape[0]))
-        mu_x, log_std_x = self.decode(z)
-        recon = get_normal_nll(x, mu_x, log_std_x).flatten(1).sum(dim=1)
-        kl = get_normal_KL(mu_z, log_std_z).sum(dim=1)
-        return recon, kl
-
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``elbo_loss = recon_loss + beta * kl_loss``, summed over dimensions, averaged over the batch."""
-        recon, kl = self._recon_and_kl(x)
-        recon_loss, kl_loss = recon.mean(), kl.mean()
-        return {"elbo_loss": recon_loss + self.beta * kl_loss, "recon_loss": recon_loss, "kl_loss": kl_loss}
+        return elbo_terms(self, x).losses(self.beta)
 
     @torch.no_grad()
     def sample(self, n: int) -> np.ndarray:
         """n images decoded from prior samples (decoder means), clamped and mapped to [0, 1]: (n, C, H, W)."""
         mu_x, _ = self.decode(self.prior(n))
-        return (mu_x.clamp(-1, 1) * 0.5 + 0.5).cpu().numpy()
+        return to_image_scale(mu_x)
 
 
 class CalibratedConvVAE(ConvVAE):
@@ -187,20 +179,21 @@ class CalibratedConvVAE(ConvVAE):
         mu_x = self.decoder(check_batch(z, (self.n_latent,), self))
         return mu_x, self.log_std_x.expand_as(mu_x)
 
-    def _recon_and_kl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """As :meth:`ConvVAE.loss`; in training, with each channel's sigma fitted to the batch."""
         if not self.training:
-            return super()._recon_and_kl(x)
-        mu_z, log_std_z = self.encode(x)
-        z = sample_normal(mu_z, log_std_z, eps=self.prior(x.shape[0]))
-        mu_x = self.decoder(z)
-        # The optimal variance needs no gradient: at the optimum d(loss)/d(sigma) = 0.
-        var = ((x - mu_x.detach()) ** 2).mean(dim=(0, 2, 3), keepdim=True)[0].clamp_min(self.min_var)  # (C, 1, 1)
-        with torch.no_grad():
-            running = torch.lerp(torch.exp(2 * self.log_std_x), var, self.momentum)
-            self.log_std_x.copy_(0.5 * torch.log(running))
-        recon = get_normal_nll(x, mu_x, 0.5 * torch.log(var).expand_as(mu_x)).flatten(1).sum(dim=1)
-        kl = get_normal_KL(mu_z, log_std_z).sum(dim=1)
-        return recon, kl
+            return super().loss(x)
+
+        def batch_log_std(mu_x: torch.Tensor) -> torch.Tensor:
+            # The optimal variance needs no gradient: at the optimum d(loss)/d(sigma) = 0.
+            var = ((x - mu_x.detach()) ** 2).mean(dim=(0, 2, 3), keepdim=True)[0]  # (C, 1, 1)
+            var = var.clamp_min(self.min_var)
+            with torch.no_grad():
+                running = torch.lerp(torch.exp(2 * self.log_std_x), var, self.momentum)
+                self.log_std_x.copy_(0.5 * torch.log(running))
+            return 0.5 * torch.log(var).expand_as(mu_x)
+
+        return elbo_terms(self, x, decoder_log_std=batch_log_std).losses(self.beta)
 
 
 @torch.no_grad()

@@ -1,13 +1,12 @@
 """The EM chapter's experiment: EM on 2d data, checked against scikit-learn, and its figures.
 
-:func:`run_em_demo` does everything the chapter ``book/theory/em_gmm.md`` reports, with the
-settings of the active execution profile (:data:`EM_DEMO`); the tests call it too and assert
-the claims the chapter makes about its numbers.
+:func:`run` does everything the chapter ``book/theory/em_gmm.md`` reports, with the settings of
+the active execution profile (:data:`SETTINGS`); :meth:`EMDemoResult.chapter_values` is every
+number its text states, and the tests assert the chapter's claims on them.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -17,8 +16,17 @@ import numpy as np
 from matplotlib.patches import Ellipse
 from scipy.optimize import linear_sum_assignment
 
+from dgm.animation import ScrubbableFigure, scrubbable
 from dgm.gmm import (
-    GMMFit, GMMParams, e_step, elbo, fit_gmm, gmm_log_likelihood, initial_params, m_step, sample_gmm,
+    GMMFit,
+    GMMParams,
+    e_step,
+    elbo,
+    fit_gmm,
+    gmm_log_likelihood,
+    initial_params,
+    m_step,
+    sample_gmm,
 )
 from dgm.profiles import ByProfile, RunLog
 from dgm.variational_em import AmortisedFit, fit_amortised_posterior
@@ -39,7 +47,7 @@ class EMDemoSettings:
     init_seed: int = 0
 
 
-EM_DEMO = ByProfile(
+SETTINGS = ByProfile(
     smoke=EMDemoSettings(500, 300, 1e-8, (0, 2, 6, 20), 4, 1000, 0.05),
     cpu=EMDemoSettings(2000, 500, 1e-8, (0, 2, 6, 20), 4, 3000, 0.05),
     gpu=EMDemoSettings(2000, 500, 1e-8, (0, 2, 6, 20), 4, 3000, 0.05),
@@ -121,6 +129,24 @@ class EMDemoResult:
     stairs: np.ndarray  # (n_stairs, 2): ELBO after each E-step and after the following M-step
     sklearn: SklearnComparison
     amortised: dict[str, AmortisedFit]  # 'linear', 'quadratic'
+    log: RunLog
+
+    def chapter_values(self) -> dict[str, float | int | bool]:
+        """Every number the chapter's text states, by glue name (``em_`` + name)."""
+        s, fit, cmp = self.settings, self.fit, self.sklearn
+        v: dict[str, float | int | bool] = {
+            "n_points": s.n_points, "n_iter": fit.n_iter, "tol": s.tol, "converged": fit.converged,
+            "init_ll": float(fit.log_likelihoods[0]), "final_ll": fit.log_likelihood,
+            "true_ll": self.true_log_likelihood, "min_increment": self.min_increment,
+            "stairs_min_rise": float(np.diff(self.stairs.reshape(-1)).min()), "n_stairs": s.n_stairs,
+            "sk_n_iter": cmp.n_iter, "amortised_steps": s.amortised_steps,
+            "gap_ratio": self.amortised["linear"].gap / self.amortised["quadratic"].gap,
+        }
+        for name in ("log_likelihood_diff", "curve_diff", "weights_diff", "means_diff", "covariances_diff"):
+            v[f"sk_{name}"] = getattr(cmp, name)
+        for kind, amortised in self.amortised.items():
+            v[f"gap_{kind}"] = amortised.gap
+        return {f"em_{k}": x for k, x in v.items()}
 
 
 def elbo_stairs(X: np.ndarray, params: GMMParams, n_stairs: int, reg_covar: float = 1e-6) -> np.ndarray:
@@ -134,8 +160,14 @@ def elbo_stairs(X: np.ndarray, params: GMMParams, n_stairs: int, reg_covar: floa
     return out
 
 
-def run_em_demo(settings: EMDemoSettings, log: RunLog | None = None) -> EMDemoResult:
-    """The chapter's experiment; trainings are timed into ``log`` when given."""
+def run(settings: EMDemoSettings, device: None = None, log: RunLog | None = None) -> EMDemoResult:
+    """The chapter's experiment; its fits are timed into ``log`` (a new one if None).
+
+    Everything here is numpy on the CPU: ``device`` is accepted for the experiments' common
+    signature and must be None or ``"cpu"``.
+    """
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"the EM experiment runs in numpy on the CPU; got device={device!r}")
     s = settings
     log = RunLog() if log is None else log
     X, _ = sample_gmm(TRUE_MIXTURE, s.n_points, seed=s.data_seed)
@@ -158,6 +190,7 @@ def run_em_demo(settings: EMDemoSettings, log: RunLog | None = None) -> EMDemoRe
         stairs=elbo_stairs(X, init, s.n_stairs),
         sklearn=compare_with_sklearn(X, init, fit.n_iter),
         amortised=amortised,
+        log=log,
     )
 
 
@@ -230,40 +263,8 @@ def em_steps(result: EMDemoResult, max_iter: int | None = None) -> list[GMMParam
     return out
 
 
-#: matplotlib's player draws its buttons with Font Awesome from a CDN; these glyphs need no download.
-_BUTTON_GLYPHS = {
-    "fa fa-minus": "&minus;", "fa fa-plus": "+", "fa fa-fast-backward": "|&lt;", "fa fa-step-backward": "&lt;",
-    "fa fa-play fa-flip-horizontal": "&#9664;", "fa fa-pause": "&#8214;", "fa fa-play": "&#9654;",
-    "fa fa-step-forward": "&gt;", "fa fa-fast-forward": "&gt;|",
-}
-
-
-def offline_player(html: str) -> str:
-    """matplotlib's ``to_jshtml`` player without its Font Awesome stylesheet, buttons as plain glyphs."""
-    html, n = re.subn(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
-    if n != 1:
-        raise ValueError("matplotlib's player changed: no Font Awesome stylesheet to remove")
-    for cls, glyph in _BUTTON_GLYPHS.items():
-        html = html.replace(f'<i class="{cls}"></i>', glyph)
-    if 'class="fa' in html or "https://" in html:
-        raise ValueError("matplotlib's player changed: it still loads something from the internet")
-    return html
-
-
-class ScrubbableFigure:
-    """An animation as HTML with a slider and play buttons (matplotlib's ``to_jshtml``): no kernel needed."""
-
-    def __init__(self, html: str, n_frames: int) -> None:
-        self.html, self.n_frames = html, n_frames
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-
 def em_animation(result: EMDemoResult, max_iter: int = 20) -> ScrubbableFigure:
     """EM stepped through iteration by iteration, one frame per iteration, to scrub on a static page."""
-    from matplotlib.animation import FuncAnimation
-
     steps = em_steps(result, max_iter)
     fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=72)
     lo, hi = result.X.min(axis=0) - 1, result.X.max(axis=0) + 1
@@ -276,7 +277,4 @@ def em_animation(result: EMDemoResult, max_iter: int = 20) -> ScrubbableFigure:
         ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", title=f"after {t} iteration{'s' * (t != 1)}")
         return []
 
-    anim = FuncAnimation(fig, frame, frames=len(steps), interval=400, blit=False)
-    html = offline_player(anim.to_jshtml(default_mode="once"))
-    plt.close(fig)  # only the animation is shown
-    return ScrubbableFigure(html, len(steps))
+    return scrubbable(fig, frame, len(steps))

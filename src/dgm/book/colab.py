@@ -1,12 +1,12 @@
 """Launching a chapter: the setup cell of the notebook edition, and the launch buttons that open it.
 
 Colab opens only ``.ipynb`` files, and neither Colab nor JupyterLab reads MyST; the notebook
-edition (:mod:`dgm.edition`) is the chapters as plain notebooks, pushed by the publish workflow to
+edition (:mod:`dgm.book.edition`) is the chapters as plain notebooks, pushed by the publish workflow to
 the branch :data:`NOTEBOOKS_BRANCH`. Its first code cell (:func:`setup_cell_source`) installs
 ``dgm`` from the repository at the published commit when ``dgm`` is not importable (in Colab) and
 does nothing where it is (Binder, a clone, the book build). The chapters never contain it.
 
-:func:`point_launch_buttons_at_edition` (hooked into Sphinx by :mod:`dgm.sphinxext`) points the
+:func:`point_launch_buttons_at_edition` (hooked into Sphinx by :mod:`dgm.book.sphinxext`) points the
 Colab and Binder buttons of every chapter at that branch, ``.../notebooks/<chapter>.ipynb``, instead
 of the ``.md`` on main that the theme would link. Live Code (Thebe) keeps running the page's own
 cells on a Binder kernel of main, whose environment is ``binder/``.

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from bookutils import glued
-from dgm.gmm import fit_gmm
-from dgm.gmm_demo import (
-    EM_DEMO, match_components, plot_amortised, plot_em_snapshots,
-    plot_log_likelihood, run_em_demo,
+from dgm.experiments.em_gmm import (
+    SETTINGS, match_components, plot_amortised, plot_em_snapshots, plot_log_likelihood, run,
 )
+from dgm.gmm import fit_gmm
 from dgm.profiles import PROFILES, RunLog
 
 CHAPTER = "book/theory/em_gmm.ipynb"
@@ -25,12 +24,12 @@ CHAPTER = "book/theory/em_gmm.ipynb"
 @pytest.fixture(scope="module", params=["smoke", "cpu"])  # gpu uses the cpu settings
 def demo(request):
     log = RunLog()
-    return run_em_demo(EM_DEMO.get(request.param), log), log
+    return run(SETTINGS.get(request.param), log=log), log
 
 
 def test_gpu_profile_is_the_cpu_one():
     # the experiment is numpy on the CPU: testing the cpu settings covers the gpu profile
-    assert EM_DEMO.get("gpu") == EM_DEMO.get("cpu")
+    assert SETTINGS.get("gpu") == SETTINGS.get("cpu")
     assert set(PROFILES) == {"smoke", "cpu", "gpu"}
 
 
@@ -99,13 +98,10 @@ def test_figures(demo):
         plt.close(fig)
 
 
-@pytest.mark.book
-def test_glued_numbers_in_the_built_book(built_book):
-    assert built_book.returncode == 0, built_book.log[-3000:]
-    g = glued(built_book.executed / CHAPTER)
+def check_claims(g: dict) -> None:
+    """The claims the chapter's text makes about its experiment's numbers (glued strings or values)."""
     num = lambda k: float(g[k])  # noqa: E731
-    assert g["em_kkt_holds"] == g["em_identities_hold"] == g["em_covariance_ok"] == "True"
-    assert g["em_converged"] == "True"
+    assert str(g["em_converged"]) == "True"
     assert num("em_min_increment") >= -1e-12
     assert num("em_stairs_min_rise") > 0
     assert num("em_final_ll") > num("em_true_ll") and num("em_final_ll") > num("em_init_ll")
@@ -115,13 +111,32 @@ def test_glued_numbers_in_the_built_book(built_book):
         assert num(f"em_sk_{k}_diff") < 1e-4
     assert num("em_gap_quadratic") < 0.05 < 0.1 < num("em_gap_linear")
     assert num("em_gap_ratio") > 10
-    assert int(g["em_n_points"]) == EM_DEMO.get("smoke").n_points
+    assert num("em_gap_ratio") == pytest.approx(num("em_gap_linear") / num("em_gap_quadratic"), rel=1e-4)
+
+
+def test_chapter_values_hold_the_chapters_claims(demo):
+    result, _ = demo
+    values = result.chapter_values()
+    check_claims(values)
+    assert values["em_n_iter"] == result.fit.n_iter and values["em_n_points"] == result.settings.n_points
+    assert values["em_final_ll"] == result.fit.log_likelihood
+    assert values["em_stairs_min_rise"] == pytest.approx(np.diff(result.stairs.reshape(-1)).min())
+
+
+@pytest.mark.book
+def test_glued_numbers_in_the_built_book(built_book):
+    assert built_book.returncode == 0, built_book.log[-3000:]
+    g = glued(built_book.executed / CHAPTER)
+    assert g["em_kkt_holds"] == g["em_identities_hold"] == g["em_covariance_ok"] == "True"
+    check_claims(g)
+    assert int(g["em_n_points"]) == SETTINGS.get("smoke").n_points
 
 
 def test_em_steps_replay_the_fit_and_the_animation_scrubs_offline():
-    from dgm.gmm_demo import EM_DEMO, em_animation, em_steps, offline_player, run_em_demo
+    from dgm.animation import offline_player
+    from dgm.experiments.em_gmm import em_animation, em_steps
 
-    result = run_em_demo(EM_DEMO.get("smoke"))
+    result = run(SETTINGS.get("smoke"))
     steps = em_steps(result)
     assert len(steps) == result.fit.n_iter + 1
     np.testing.assert_allclose(steps[-1].means, result.fit.params.means, atol=1e-10)  # fit_gmm's own answer

@@ -1,9 +1,10 @@
-"""The CIFAR-10 chapter's experiments: a ConvVAE, a beta sweep and a calibrated decoder.
+"""The CIFAR-10 chapter's experiment: a ConvVAE, a beta sweep and a calibrated decoder.
 
-Settings per execution profile are in :data:`SETTINGS`. The chapter calls :func:`prepare`, then
-:func:`train_conv_vae`, :func:`beta_sweep` and the evaluation helpers; each training goes
-through :func:`dgm.training.load_or_train`, keyed on the settings, the data's fingerprint and
-the package source, so an unchanged rebuild reuses the weights.
+Settings per execution profile are in :data:`SETTINGS`. :func:`run` loads the images
+(:func:`dgm.data.load_image_data`), trains the main model, the beta sweep and the calibrated
+decoder, and evaluates them; :meth:`CifarResult.chapter_values` is every number the chapter states.
+Each training goes through :func:`dgm.checkpoints.load_or_train`, keyed on the settings, the
+data's fingerprint and the model source, so an unchanged rebuild reuses the weights.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from dgm.data import ImageData
+from dgm.bits_per_dim import BitsPerDim, bits_per_dim, unit_variance_floor
+from dgm.checkpoints import Trained, load_or_train
+from dgm.data import ImageData, load_image_data, to_image_scale, to_model_scale
+from dgm.gaussians import LOG_2PI, sample_normal
+from dgm.jupyter import kernel_shell
 from dgm.loaders import TensorLoader
 from dgm.profiles import ByProfile, RunLog, default_device
 from dgm.tables import Table
-from dgm.training import Losses, Trained, load_or_train, train_model
+from dgm.training import Losses, train_model
 from dgm.vae import CalibratedConvVAE, ConvVAE, interpolate, reconstruct
 
 
@@ -36,6 +41,8 @@ class CifarVAESettings:
     betas: tuple[float, ...]  # the sweep (includes ``beta``)
     seed: int = 0
     eval_batch_size: int = 500
+    n_samples: int = 36  # samples shown per beta of the sweep
+    calibration_images: int = 2000  # training images the post-hoc sigma is fitted on
 
 
 SETTINGS = ByProfile(
@@ -51,16 +58,6 @@ SETTINGS = ByProfile(
     gpu=CifarVAESettings(n_train=None, n_test=None, channels=(32, 64, 128, 256), n_latent=256,
                          batch_size=128, epochs=15, lr=5e-4, beta=1.0, betas=(0.2, 1.0, 5.0)),
 )
-
-
-def to_model_scale(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """Images in [0, 1] -> a float32 tensor in [-1, 1] on ``device`` (the homework centres the data)."""
-    return torch.as_tensor(images, dtype=torch.float32).to(device) * 2 - 1
-
-
-def to_image_scale(x: torch.Tensor) -> np.ndarray:
-    """Model outputs on the [-1, 1] scale -> images clamped to [0, 1], as numpy."""
-    return (x.detach().clamp(-1, 1) * 0.5 + 0.5).cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -83,8 +80,12 @@ def prepare(data: ImageData, settings: CifarVAESettings, device: torch.device | 
 
 
 def train_conv_vae(prep: Prepared, settings: CifarVAESettings, beta: float, calibrated: bool = False,
-                   log: RunLog | None = None, use_tqdm: bool = True) -> Trained:
-    """Train (or load) a :class:`ConvVAE`, or a :class:`CalibratedConvVAE`, with ``beta`` on ``prep``."""
+                   log: RunLog | None = None, use_tqdm: bool | None = None) -> Trained:
+    """Train (or load) a :class:`ConvVAE`, or a :class:`CalibratedConvVAE`, with ``beta`` on ``prep``.
+
+    ``use_tqdm`` (default: in a notebook) shows a progress bar; the training is recorded in ``log``.
+    """
+    use_tqdm = kernel_shell() is not None if use_tqdm is None else use_tqdm
     cls = CalibratedConvVAE if calibrated else ConvVAE
     name = f"{'calibrated' if calibrated else 'conv'}_vae_beta{beta:g}"
     torch.manual_seed(settings.seed)
@@ -137,12 +138,12 @@ def reconstruction_error(model: torch.nn.Module, prep: Prepared, batch_size: int
     """How close reconstructions of the test images are, next to two reconstructions that ignore them."""
     x = prep.test_x
     recon = torch.cat([reconstruct(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    unit = lambda t: t.clamp(-1, 1) * 0.5 + 0.5  # noqa: E731
-    mean_image = prep.train_x.mean(dim=0, keepdim=True)
+    images = to_image_scale(x)
+    mean_image = to_image_scale(prep.train_x.mean(dim=0, keepdim=True))
     return ReconstructionError(
-        reconstruction=float(((unit(recon) - unit(x)) ** 2).mean()),
-        mean_image=float(((unit(mean_image) - unit(x)) ** 2).mean()),
-        other_image=float(((unit(x.roll(1, dims=0)) - unit(x)) ** 2).mean()),
+        reconstruction=float(((to_image_scale(recon) - images) ** 2).mean()),
+        mean_image=float(((mean_image - images) ** 2).mean()),
+        other_image=float(((np.roll(images, 1, axis=0) - images) ** 2).mean()),
     )
 
 
@@ -157,7 +158,7 @@ class SweepPoint:
 
 
 def beta_sweep(prep: Prepared, settings: CifarVAESettings, log: RunLog | None = None,
-               trained: dict[float, Trained] | None = None, n_samples: int = 36) -> list[SweepPoint]:
+               trained: dict[float, Trained] | None = None) -> list[SweepPoint]:
     """Train one ConvVAE per beta of the settings (reusing ``trained`` ones); rate and distortion of each."""
     trained = dict(trained or {})
     points = []
@@ -167,7 +168,7 @@ def beta_sweep(prep: Prepared, settings: CifarVAESettings, log: RunLog | None = 
         t = trained[beta]
         torch.manual_seed(settings.seed)
         points.append(SweepPoint(beta, t.test_losses["kl_loss"][-1], t.test_losses["recon_loss"][-1],
-                                 t.model.sample(n_samples)))
+                                 t.model.sample(settings.n_samples)))
     return points
 
 
@@ -193,9 +194,90 @@ def calibrate(model: ConvVAE, x: torch.Tensor, batch_size: int = 500) -> Calibra
     sq = torch.zeros(model.input_shape[0], device=x.device)
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        mu_x = model(xb)[2]  # decoder mean at z ~ q(z | x)
+        mu_z, log_std_z = model.encode(xb)
+        mu_x, _ = model.decode(sample_normal(mu_z, log_std_z, eps=model.prior(len(xb))))  # at z ~ q(z | x)
         sq += ((xb - mu_x) ** 2).sum(dim=(0, 2, 3))
     var = (sq / (len(x) * x[0, 0].numel())).clamp_min(out.min_var)
     out.log_std_x.copy_(0.5 * torch.log(var).view(-1, 1, 1))
     return out
 
+
+
+# --------------------------------------------------------------------------- the chapter's run
+
+
+@dataclass(frozen=True)
+class CifarResult:
+    """Everything the chapter shows: the data, the three kinds of model, and their evaluations."""
+
+    settings: CifarVAESettings
+    prep: Prepared
+    main: Trained  # the ConvVAE with the settings' beta
+    sweep: list[SweepPoint]  # one per beta, sorted
+    reconstruction: ReconstructionError  # of the main model
+    calibrated: Trained  # the CalibratedConvVAE, trained with the settings' beta
+    bpd_unit: BitsPerDim  # the main model
+    bpd_posthoc: BitsPerDim  # the main model with sigma fitted after training
+    bpd_calibrated: BitsPerDim
+    log: RunLog
+
+    @property
+    def model(self) -> ConvVAE:
+        """The main model."""
+        return self.main.model
+
+    def chapter_values(self) -> dict[str, float | int | str]:
+        """Every number the chapter states, by glue name."""
+        s, prep, main = self.settings, self.prep, self.main
+        n_dims = int(np.prod(prep.train_x.shape[1:]))
+        constant = n_dims / 2 * LOG_2PI  # of the unit-variance Gaussian's negative log-density
+        test = {key: values[-1] for key, values in main.test_losses.items()}
+        sigma = self.calibrated.model.log_std_x.exp().flatten().tolist()
+        floor = unit_variance_floor()
+        v: dict[str, float | int | str] = {
+            "n_train": len(prep.train_x), "n_test": len(prep.test_x),
+            "dataset_name": "CIFAR-10" if prep.data.name == "cifar10" else "the stand-in patches",
+            "n_dims": n_dims, "recon_constant": constant,
+            "main_beta": s.beta, "main_epochs": s.epochs, "main_elbo_start": main.test_losses["elbo_loss"][0],
+            "main_elbo": test["elbo_loss"], "main_recon": test["recon_loss"], "main_kl": test["kl_loss"],
+            "main_half_sq": test["recon_loss"] - constant,
+            "mse_recon": self.reconstruction.reconstruction, "mse_mean": self.reconstruction.mean_image,
+            "mse_other": self.reconstruction.other_image,
+            "sweep_n": len(self.sweep),
+            "floor": floor, "bpd_unit": self.bpd_unit.total, "bpd_unit_recon": self.bpd_unit.recon,
+            "bpd_unit_kl": self.bpd_unit.kl, "bpd_offset": self.bpd_unit.discretisation,
+            "bpd_posthoc": self.bpd_posthoc.total,
+            "bpd_cal": self.bpd_calibrated.total, "bpd_cal_kl": self.bpd_calibrated.kl,
+            "bpd_gain": self.bpd_unit.total - self.bpd_calibrated.total,
+            "cal_vs_floor": "below" if self.bpd_calibrated.total < floor else "still above",
+            "sigma2_min": min(sigma) ** 2, "sigma2_max": max(sigma) ** 2,
+            "cal_kl": self.calibrated.test_losses["kl_loss"][-1],
+        }
+        for i, point in enumerate(self.sweep):
+            v |= {f"sweep_beta_{i}": point.beta, f"sweep_rate_{i}": point.rate,
+                  f"sweep_distortion_{i}": point.distortion}
+        for name, sig in zip("rgb", sigma):
+            v |= {f"sigma_{name}": sig, f"sigma_{name}_levels": sig * 255 / 2}  # in 8-bit levels
+        return {k: (x if isinstance(x, (int, str)) else float(x)) for k, x in v.items()}
+
+
+def run(settings: CifarVAESettings, device: torch.device | str | None = None,
+        log: RunLog | None = None) -> CifarResult:
+    """Load the settings' images, train (or load) every model of the chapter and evaluate them.
+
+    The data are CIFAR-10 or the labelled stand-in (:func:`dgm.data.load_image_data`: ``$DGM_DATASET``
+    and the profile decide); every training is recorded in ``log`` (a new one if None).
+    """
+    log = RunLog() if log is None else log
+    prep = prepare(load_image_data(n_train=settings.n_train, n_test=settings.n_test), settings, device)
+    main = train_conv_vae(prep, settings, settings.beta, log=log)
+    sweep = beta_sweep(prep, settings, log, trained={settings.beta: main})
+    bpd_unit = bits_per_dim(main.model, prep.test_x)
+    posthoc = calibrate(main.model, prep.train_x[: settings.calibration_images])
+    calibrated = train_conv_vae(prep, settings, settings.beta, calibrated=True, log=log)
+    return CifarResult(
+        settings=settings, prep=prep, main=main, sweep=sweep,
+        reconstruction=reconstruction_error(main.model, prep),
+        calibrated=calibrated, bpd_unit=bpd_unit, bpd_posthoc=bits_per_dim(posthoc, prep.test_x),
+        bpd_calibrated=bits_per_dim(calibrated.model, prep.test_x), log=log,
+    )

@@ -12,9 +12,9 @@ import torch
 from scipy.stats import norm
 
 from bookutils import ROOT, environ, glued
-from dgm.cifar_vae import (
+from dgm.experiments.vae_cifar10 import (
     SETTINGS, beta_sweep, calibrate, interpolation_rows, prepare, reconstruction_error,
-    reconstruction_pairs, train_conv_vae,
+    reconstruction_pairs, run, train_conv_vae,
 )
 from dgm.data import ImageData
 from dgm.profiles import RunLog
@@ -67,7 +67,7 @@ def test_beta_sweep_reuses_the_main_model(tmp_path, monkeypatch):
     prep = prepare(_tiny_data(), TINY, "cpu")
     main = train_conv_vae(prep, TINY, beta=1.0, use_tqdm=False)
     log = RunLog()
-    points = beta_sweep(prep, TINY, log, trained={1.0: main}, n_samples=4)
+    points = beta_sweep(prep, replace(TINY, n_samples=4), log, trained={1.0: main})
     assert [p.beta for p in points] == [0.5, 1.0, 2.0]
     assert sorted(t.name for t in log.trainings) == ["conv_vae_beta0.5", "conv_vae_beta2"]
     assert points[1].rate == main.test_losses["kl_loss"][-1]
@@ -96,6 +96,31 @@ def test_evaluation_helpers_against_numpy():
     rows = interpolation_rows(model, x[:2], x[2:4], n_steps=10)
     assert rows.shape == (20, 3, 8, 8)
     np.testing.assert_allclose(rows[9], rec[2], atol=1e-6)  # the first row ends at x2's reconstruction
+
+
+def test_run_trains_every_model_and_its_values_are_the_chapters(tmp_path, monkeypatch):
+    monkeypatch.setenv("DGM_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("DGM_DATASET", "patches")
+    settings = replace(TINY, n_train=48, n_test=16, n_samples=4, calibration_images=32)
+    result = run(settings, device="cpu")
+    assert [t.name for t in result.log.trainings] == [
+        "conv_vae_beta1", "conv_vae_beta0.5", "conv_vae_beta2", "calibrated_vae_beta1"]
+    assert result.prep.train_x.shape == (48, 3, 32, 32) and result.model is result.main.model
+    v = result.chapter_values()
+    assert v["n_train"] == 48 and v["n_test"] == 16 and v["dataset_name"] == "the stand-in patches"
+    assert v["n_dims"] == 3 * 32 * 32 and v["recon_constant"] == pytest.approx(3072 / 2 * math.log(2 * math.pi))
+    assert v["main_elbo"] == pytest.approx(v["main_recon"] + v["main_beta"] * v["main_kl"], rel=1e-6)
+    assert v["main_elbo"] == result.main.test_losses["elbo_loss"][-1] and v["main_epochs"] == settings.epochs
+    assert [v[f"sweep_beta_{i}"] for i in range(int(v["sweep_n"]))] == [0.5, 1.0, 2.0]
+    assert v["sweep_rate_1"] == v["main_kl"] and v["sweep_distortion_1"] == v["main_recon"]
+    assert v["bpd_unit"] == result.bpd_unit.total and v["bpd_cal"] == result.bpd_calibrated.total
+    assert v["bpd_gain"] == pytest.approx(v["bpd_unit"] - v["bpd_cal"])
+    assert v["bpd_posthoc"] == result.bpd_posthoc.total != v["bpd_unit"]
+    sigma = result.calibrated.model.log_std_x.exp().flatten().tolist()
+    assert [v[f"sigma_{c}"] for c in "rgb"] == pytest.approx(sigma)
+    assert v["mse_recon"] == result.reconstruction.reconstruction
+    check_types = {k: type(x) for k, x in v.items()}
+    assert set(check_types.values()) <= {int, float, str}, check_types
 
 
 def test_calibrate_fits_sigma_to_the_squared_error():
@@ -227,7 +252,7 @@ def test_chapter_claims_hold_in_the_cpu_profile(tmp_path):
 
 
 def test_sweep_table_has_one_row_per_beta():
-    from dgm.cifar_vae import SweepPoint, sweep_table
+    from dgm.experiments.vae_cifar10 import SweepPoint, sweep_table
 
     points = [SweepPoint(0.5, 30.25, 100.0, np.zeros(1)), SweepPoint(2.0, 4.0, 150.5, np.zeros(1))]
     lines = sweep_table(points).to_markdown().splitlines()

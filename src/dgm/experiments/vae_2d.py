@@ -3,8 +3,9 @@
 Two data sets (:func:`dgm.data.generate_2d_data`): ``univariate`` (diagonal covariance) and
 ``multivariate`` (the same rotated by 45 degrees). A :class:`dgm.vae.VAE2d` is trained on each,
 and on the univariate data once more with free bits (:mod:`dgm.collapse`). Trained models are
-kept as checkpoints (:func:`dgm.training.load_or_train`), so that other chapters reuse them:
-:func:`trained_vae2d_models` is the entry point for them.
+kept as checkpoints (:func:`dgm.checkpoints.load_or_train`), so that other chapters reuse them:
+:func:`train_vae2d` is the entry point for them. :func:`run` trains (or loads) and evaluates the
+chapter's three models; :meth:`VAE2dResult.chapter_values` is every number the chapter states.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import numpy as np
 import torch
 from torch.distributions import MultivariateNormal
 
-from dgm.collapse import FreeBitsVAE2d, kl_per_dimension
+from dgm.checkpoints import Trained, load_or_train
+from dgm.collapse import FreeBitsVAE2d, diagonal_fit_penalty, get_latent_stats, kl_per_dimension
 from dgm.data import TWO_D_MODES, generate_2d_data, true_2d_distribution
+from dgm.jupyter import kernel_shell
 from dgm.likelihood import exact_log_likelihood, posterior_kl, quadrature_elbo
-from dgm.loaders import TensorLoader
-from dgm.plotting import plot_training_curves, visualize_2d_samples
-from dgm.profiles import ByProfile, RunLog, current_profile, default_device
+from dgm.profiles import ByProfile, RunLog, default_device
 from dgm.tables import Table
-from dgm.training import Losses, Trained, load_or_train, torch_threads, train_model
+from dgm.training import Losses, fit
 from dgm.vae import VAE2d, model_device
 
 
@@ -54,87 +55,6 @@ SETTINGS = ByProfile(
 )
 
 
-def fit(
-    model: torch.nn.Module,
-    train_data: np.ndarray,
-    test_data: np.ndarray,
-    batch_size: int,
-    epochs: int,
-    lr: float,
-    decay_epochs: int = 0,
-    loss_key: str = "elbo_loss",
-    use_tqdm: bool = False,
-    seed: int | None = None,
-    threads: int | None = 1,
-) -> tuple[Losses, Losses]:
-    """:func:`train_model` on batches sliced from the data, the last ``decay_epochs`` of ``epochs`` at lr / 10.
-
-    Returns (train_losses, test_losses) as :func:`train_model` does, the two phases concatenated.
-    The model stays on its device; ``seed`` fixes the order of the batches; on a CPU, torch uses
-    ``threads`` threads meanwhile (:func:`dgm.training.torch_threads`).
-    """
-    if not 0 <= decay_epochs <= epochs:
-        raise ValueError(f"need 0 <= decay_epochs <= epochs, got {decay_epochs} and {epochs}")
-    device = model_device(model)
-    train_loader = TensorLoader(torch.as_tensor(train_data), batch_size, shuffle=True, seed=seed)
-    test_loader = TensorLoader(torch.as_tensor(test_data), max(batch_size, 1000))
-    with torch_threads(threads):
-        tr, te = train_model(model, train_loader, test_loader, epochs - decay_epochs, lr,
-                             use_tqdm=use_tqdm, loss_key=loss_key, device=device)
-        if decay_epochs:
-            tr2, te2 = train_model(model, train_loader, test_loader, decay_epochs, lr / 10,
-                                   use_tqdm=use_tqdm, loss_key=loss_key, device=device)
-            tr = {k: tr.get(k, []) + v for k, v in tr2.items()}
-            te = {k: te[k] + v[1:] for k, v in te2.items()}  # v[0] repeats the last test value
-    return tr, te
-
-
-def solve_task(
-    train_data: np.ndarray,
-    test_data: np.ndarray,
-    model: VAE2d,
-    batch_size: int,
-    epochs: int,
-    lr: float,
-    use_cuda: bool = False,
-    use_tqdm: bool = False,
-) -> tuple[Losses, Losses]:
-    """The homework's ``solve_task``: train, print the final test losses, plot curves and samples.
-
-    Uses its arguments (the homework's version read global settings); returns the losses.
-    """
-    if use_cuda:
-        if not torch.cuda.is_available():
-            raise RuntimeError("use_cuda=True but CUDA is not available; pass use_cuda=False")
-        model.cuda()
-    train_losses, test_losses = fit(model, train_data, test_data, batch_size, epochs, lr, use_tqdm=use_tqdm)
-    samples_noise = model.sample(3000, sample_from_decoder=True)
-    samples_nonoise = model.sample(3000, sample_from_decoder=False)
-    for key, value in test_losses.items():
-        print(f"{key}: {value[-1]:.4f}")
-    plot_training_curves(train_losses, test_losses)
-    visualize_2d_samples(samples_noise, title="Samples with Decoder Noise")
-    visualize_2d_samples(samples_nonoise, title="Samples without Decoder Noise")
-    return train_losses, test_losses
-
-
-def get_latent_stats(
-    model: VAE2d, test_data: np.ndarray, use_cuda: bool = False, batch_size: int = 3000,
-    generator: torch.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Means and stds of q(z | x) on a random batch of ``batch_size`` test points: two (b, n_latent) arrays."""
-    device = torch.device("cuda") if use_cuda else model_device(model)
-    if model_device(model) != device:
-        raise ValueError(f"the model is on {model_device(model)}, not on {device}; move it or set use_cuda")
-    data = torch.as_tensor(test_data)
-    if data.dim() != 2 or data.shape[0] == 0:
-        raise ValueError(f"test_data must be a non-empty (N, D) array, got shape {tuple(data.shape)}")
-    idx = torch.randperm(data.shape[0], generator=generator)[:batch_size]
-    with torch.no_grad():
-        mu_z, log_std_z = model.encode(data[idx].to(device))
-    return mu_z.cpu().numpy(), log_std_z.exp().cpu().numpy()
-
-
 # --------------------------------------------------------------------------- trained models
 
 
@@ -147,9 +67,16 @@ def train_vae2d(
 ) -> Trained:
     """A VAE2d trained on ``mode``'s data with ``settings`` (free bits if ``free_bits`` > 0).
 
+    ``Trained.model`` is a :class:`dgm.vae.VAE2d` in eval mode on ``device`` (default: CUDA if
+    present), with ``encode``/``decode`` as :func:`dgm.likelihood.exact_log_likelihood` needs;
+    ``Trained.train_losses``/``test_losses`` are its curves; its data are
+    ``generate_2d_data(settings.count, mode)``.
+
     Loaded from its checkpoint when one exists for these settings and this package source
-    (:func:`dgm.training.load_or_train`), trained and saved otherwise.
+    (:func:`dgm.checkpoints.load_or_train`), trained and saved otherwise.
     """
+    if mode not in TWO_D_MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(TWO_D_MODES)}")
     train_data, test_data = generate_2d_data(settings.count, mode)
     device = default_device() if device is None else torch.device(device)
     torch.manual_seed(settings.seed)
@@ -169,37 +96,6 @@ def train_vae2d(
     name = f"vae2d-{mode}" + ("-free-bits" if free_bits > 0 else "")
     config = {"experiment": "vae2d", "mode": mode, "free_bits": free_bits, **asdict(settings)}
     return load_or_train(name, config, model, train)
-
-
-def trained_vae2d(
-    mode: str, profile: str | None = None, device: torch.device | str | None = None, use_tqdm: bool = False,
-) -> Trained:
-    """The 2d chapter's trained VAE for data ``mode`` (``"univariate"`` or ``"multivariate"``).
-
-    Settings are ``SETTINGS.get(profile)`` (default: the current profile); the model is trained
-    on first use and loaded from its checkpoint afterwards (``Trained.loaded`` says which).
-    ``Trained.model`` is a :class:`dgm.vae.VAE2d` in eval mode on ``device`` (default: CUDA if
-    present), with ``encode``/``decode`` as :func:`dgm.likelihood.exact_log_likelihood` needs;
-    ``Trained.train_losses``/``test_losses`` are its curves. Its data: :func:`vae2d_data`.
-    """
-    if mode not in TWO_D_MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(TWO_D_MODES)}")
-    return train_vae2d(mode, SETTINGS.get(profile), device=device, use_tqdm=use_tqdm)
-
-
-def trained_vae2d_models(
-    profile: str | None = None, device: torch.device | str | None = None, use_tqdm: bool = False,
-) -> dict[str, Trained]:
-    """Both trained VAEs of the 2d chapter, ``{"univariate": Trained, "multivariate": Trained}``.
-
-    See :func:`trained_vae2d`; the test points they are evaluated on: ``vae2d_data(mode, profile)[1]``.
-    """
-    return {mode: trained_vae2d(mode, profile, device, use_tqdm) for mode in TWO_D_MODES}
-
-
-def vae2d_data(mode: str, profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) float32 arrays of ``mode`` with the profile's ``count``: (0.7 count, 2), (0.3 count, 2)."""
-    return generate_2d_data(SETTINGS.get(profile).count, mode)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -279,7 +175,6 @@ def evaluate(mode: str, trained: Trained, settings: VAE2dSettings, n_samples: in
 class VAE2dResult:
     """Everything the 2d chapter shows: the two models, the free-bits remedy and what ran."""
 
-    profile: str
     settings: VAE2dSettings
     univariate: ModeResult
     multivariate: ModeResult
@@ -301,18 +196,38 @@ class VAE2dResult:
         return Table(("KL of z_1", "KL of z_2", "KL per point"),
                      {name: (*r.kl_per_dim, r.kl_per_point) for name, r in self._named().items()})
 
+    def chapter_values(self) -> dict[str, float | int]:
+        """Every number the chapter states, by glue name."""
+        s, uni = self.settings, self.univariate
+        v: dict[str, float | int] = {
+            "count": s.count, "epochs": s.epochs, "decay_epochs": s.decay_epochs, "lr": s.lr,
+            "batch_size": s.batch_size, "free_bits": s.free_bits,
+            # the collapsed encoder: its means near 0 and its standard deviations near 1 ...
+            "uni_mu_abs": float(np.abs(uni.mu_z).mean(axis=0).max()),
+            "uni_std_dev": float(np.abs(uni.std_z.mean(axis=0) - 1).max()),
+            # ... and its decoder means, which hardly move: their spread against the data's
+            "uni_nonoise_ratio": float((uni.samples_nonoise.std(axis=0) / uni.test_data.std(axis=0)).max()),
+            "diag_penalty": diagonal_fit_penalty(true_2d_distribution("multivariate")[1]),
+        }
+        for tag, r in (("univariate", uni), ("multivariate", self.multivariate), ("free_bits", self.free_bits)):
+            v[f"kl_per_point_{tag}"] = r.kl_per_point
+        for tag, r in (("uni", uni), ("multi", self.multivariate), ("fb", self.free_bits)):
+            v |= {f"{tag}_nll_gap": r.nll_gap, f"{tag}_elbo_gap": r.elbo_gap, f"{tag}_posterior_kl": r.posterior_kl,
+                  f"{tag}_exact_nll": -r.log_px, f"{tag}_true_nll": -r.true_log_px, f"{tag}_neg_elbo": -r.elbo}
+        return {k: (x if isinstance(x, int) else float(x)) for k, x in v.items()}
 
-def run_vae2d_experiment(
-    profile: str | None = None, device: torch.device | str | None = None, use_tqdm: bool = False,
-) -> VAE2dResult:
-    """Train (or load) the three models of the 2d chapter for ``profile`` and evaluate them."""
-    profile = current_profile() if profile is None else profile
-    settings = SETTINGS.get(profile)
-    log = RunLog()
+
+def run(settings: VAE2dSettings, device: torch.device | str | None = None,
+        log: RunLog | None = None) -> VAE2dResult:
+    """Train (or load) the three models of the 2d chapter with ``settings`` and evaluate them.
+
+    Each training is recorded in ``log`` (a new one if None); in a notebook, progress bars show.
+    """
+    log = RunLog() if log is None else log
     results = {}
     for name, mode, free_bits in [("univariate", "univariate", 0.0), ("multivariate", "multivariate", 0.0),
                                   ("free_bits", "univariate", settings.free_bits)]:
-        trained = train_vae2d(mode, settings, free_bits, device=device, use_tqdm=use_tqdm)
+        trained = train_vae2d(mode, settings, free_bits, device=device, use_tqdm=kernel_shell() is not None)
         log.record(name, settings.epochs, trained.wall_time_s, loaded=trained.loaded)
         results[name] = evaluate(mode, trained, settings)
-    return VAE2dResult(profile, settings, log=log, **results)
+    return VAE2dResult(settings, log=log, **results)

@@ -1,4 +1,4 @@
-"""dgm.colab: the edition's setup cell, and the Colab and Binder buttons that open the edition."""
+"""dgm.book.colab: the edition's setup cell, and the Colab and Binder buttons that open the edition."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from bookutils import CHAPTER_HEADER, ROOT
-from dgm import colab
-from dgm.sphinxext import drop_duplicate_scripts
+from dgm.book import colab
+from dgm.book.sphinxext import drop_duplicate_scripts
 
 REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
 
@@ -77,7 +77,7 @@ def test_launch_buttons_of_the_built_intro_open_the_edition(built_book, edition)
     assert [link.replace("&amp;", "&") for link in binder_links] == [
         f"https://mybinder.org/v2/gh/{org_repo}/{colab.NOTEBOOKS_BRANCH}?urlpath=lab/tree/book/intro.ipynb"]
     assert (edition.out / "book" / "intro.ipynb").is_file()
-    assert html.count("const THEBE_JS_URL") == 1  # dgm.sphinxext dropped the duplicated script
+    assert html.count("const THEBE_JS_URL") == 1  # dgm.book.sphinxext dropped the duplicated script
 
 
 def test_launch_buttons_are_pointed_at_the_edition_and_nothing_else():
@@ -124,7 +124,7 @@ def test_a_repository_that_is_not_on_github_is_a_clear_error(tmp_path):
 
 
 def test_build_stamp_names_the_commit_the_date_and_the_profile():
-    from dgm.sphinxext import build_stamp
+    from dgm.book.sphinxext import build_stamp
 
     env = {"DGM_BUILD_COMMIT": "0123456789abcdef0123", "DGM_PROFILE": "cpu"}
     assert build_stamp(str(ROOT), env, today="2026-12-01") == (

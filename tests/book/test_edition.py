@@ -1,4 +1,4 @@
-"""dgm.edition: MyST chapters -> plain notebooks that read like the page (the notebook edition)."""
+"""dgm.book.edition: MyST chapters -> plain notebooks that read like the page (the notebook edition)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from bookutils import ROOT, glued, notebook_chapters
-from dgm import edition
-from dgm.colab import SETUP_CELL_ID
-from dgm.edition import NOTICE_CELL_ID, Bibliography, Context, EditionError, Target, write_edition
+from dgm.book import edition
+from dgm.book.colab import SETUP_CELL_ID
+from dgm.book.edition import NOTICE_CELL_ID, Bibliography, Context, EditionError, Target, write_edition
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 MACROS = CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
@@ -286,7 +286,7 @@ def test_binder_environment_of_the_branch(edition):
 
 
 def test_no_build_means_a_clear_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dgm.edition", str(ROOT), str(tmp_path / "out"),
+    proc = subprocess.run([sys.executable, "-m", "dgm.book.edition", str(ROOT), str(tmp_path / "out"),
                            "--build", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "build the book first" in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()

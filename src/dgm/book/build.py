@@ -16,7 +16,7 @@ and its kernels, so that nothing goes on writing ``_build`` after the build was 
 
 Command line (what ``make book`` runs)::
 
-    python -m dgm.bookbuild build ROOT [--output DIR] [--builder html]
+    python -m dgm.book.build build ROOT [--output DIR] [--builder html]
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from dgm.fingerprint import hash_source
 
 FINGERPRINT_NAME = ".jupyter_cache.fingerprint"
 #: What holds executed outputs under ``_build``: emptied together when the inputs changed.
@@ -59,16 +61,9 @@ def imported_package() -> Path:
     return Path(spec.origin).resolve().parent
 
 
-def _hash_package(h, folder: Path, label: str) -> None:
-    for p in sorted(q for q in folder.rglob("*.py") if "__pycache__" not in q.parts):
-        h.update(f"{label}/{p.relative_to(folder).as_posix()}\0".encode())
-        h.update(p.read_bytes())
-        h.update(b"\0")
-
-
 def cifar10_present(environ: dict[str, str]) -> bool:
     """Whether the CIFAR-10 archive of the published size lies in the data folder (no MD5: cheap)."""
-    from dgm.data import CIFAR10
+    from dgm.cifar10 import CIFAR10
     from dgm.downloads import DATA_DIR_ENV
 
     folder = Path(environ.get(DATA_DIR_ENV) or Path.home() / ".cache" / "dgm")
@@ -85,10 +80,10 @@ def fingerprint(root: Path, environ: dict[str, str] | None = None) -> str:
     src = root / "src" / "dgm"
     if not src.is_dir():
         raise FileNotFoundError(f"no package source at {src}")
-    _hash_package(h, src, "src/dgm")
+    hash_source(h, src, "src/dgm")
     installed = imported_package()
     if installed != src.resolve():  # the kernels run this code: it decides the outputs
-        _hash_package(h, installed, "imported dgm")
+        hash_source(h, installed, "imported dgm")
     req = root / "requirements.txt"
     h.update(b"requirements.txt\0" + (req.read_bytes() if req.exists() else b"<missing>") + b"\0")
     h.update(f"profile={settings['profile']}\0dataset={settings['dataset']}\0".encode())
@@ -105,7 +100,7 @@ def drop_damaged_cache(build_dir: Path) -> bool:
         try:
             nbformat.read(nb, as_version=4)
         except Exception as e:  # NotJSONError, truncation, a foreign file
-            print(f"[dgm.bookbuild] damaged cache entry {nb} ({type(e).__name__}); dropping the execution "
+            print(f"[dgm.book.build] damaged cache entry {nb} ({type(e).__name__}); dropping the execution "
                   "cache, every chapter re-executes")
             for name in STALE_DIRS:
                 if (Path(build_dir) / name).exists():
@@ -214,14 +209,14 @@ def build(root: Path, output: Path | None = None, builder: str = "html") -> int:
         check_settings()
         lock = _lock(out / "_build")
     except (ValueError, BuildLocked) as e:
-        print(f"[dgm.bookbuild] {e}", file=sys.stderr)
+        print(f"[dgm.book.build] {e}", file=sys.stderr)
         return 2
     with lock:
         damaged = drop_damaged_cache(out / "_build")
         stale = guard_cache(root, out / "_build")
         write_build_info(out / "_build")
         state = "reset: damaged" if damaged else "reset: inputs changed" if stale else "reused"
-        print(f"[dgm.bookbuild] execution cache {state}")
+        print(f"[dgm.book.build] execution cache {state}")
         cmd = [
             str(Path(sys.executable).with_name("jupyter-book")),
             "build", str(root), "--builder", builder, "-W", "-n", "--keep-going",
@@ -232,7 +227,7 @@ def build(root: Path, output: Path | None = None, builder: str = "html") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dgm.bookbuild", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dgm.book.build", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="guard the execution cache and build the book")
     b.add_argument("root", type=Path)

@@ -7,11 +7,10 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from dgm.data import generate_2d_data
+from dgm.experiments.vae_2d import SETTINGS, run, train_vae2d
 from dgm.likelihood import exact_log_likelihood
 from dgm.vae import VAE2d
-from dgm.vae2d_experiment import (
-    SETTINGS, fit, get_latent_stats, run_vae2d_experiment, solve_task, trained_vae2d_models, vae2d_data,
-)
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +18,7 @@ def cpu_experiment(tmp_path_factory):
     """The chapter's experiment with the cpu profile's settings, trained once per session from scratch."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DGM_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("checkpoints")))
-        return run_vae2d_experiment("cpu", device="cpu")
+        return run(SETTINGS.cpu, device="cpu")
 
 
 # --------------------------------------------------------------------------- homework settings
@@ -84,81 +83,27 @@ def test_run_card_records_every_training(cpu_experiment):
 
 
 def _smoke_data(mode="univariate"):
-    return vae2d_data(mode, "smoke")
-
-
-def test_fit_concatenates_the_decay_phase():
-    train, test = _smoke_data()
-    torch.manual_seed(0)
-    model = VAE2d(2, 2, [8], [8])
-    tr, te = fit(model, train, test, batch_size=100, epochs=3, lr=1e-2, decay_epochs=1, seed=0)
-    assert len(te["elbo_loss"]) == 3 + 1  # before training, then one per epoch
-    assert len(tr["elbo_loss"]) == 3 * 14  # 1400 training points in batches of 100
-    with pytest.raises(ValueError, match="decay_epochs"):
-        fit(model, train, test, 100, 2, 1e-2, decay_epochs=3)
-
-
-def test_fit_is_reproducible_with_a_seed():
-    train, test = _smoke_data()
-    runs = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        model = VAE2d(2, 2, [8], [8])
-        runs.append(fit(model, train, test, 100, 1, 1e-2, seed=1)[0]["elbo_loss"][:5])
-    assert runs[0][:1] != [] and runs[0] == pytest.approx(runs[1])
-
-
-def test_solve_task_trains_prints_and_plots(capsys):
-    train, test = _smoke_data("multivariate")
-    torch.manual_seed(0)
-    model = VAE2d(2, 2, [16], [16])
-    tr, te = solve_task(train, test, model, batch_size=64, epochs=2, lr=5e-3)
-    out = capsys.readouterr().out
-    for key in ("elbo_loss", "recon_loss", "kl_loss"):
-        assert f"{key}: {te[key][-1]:.4f}" in out
-    assert te["elbo_loss"][-1] < te["elbo_loss"][0]
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="CUDA"):
-            solve_task(train, test, model, 64, 1, 1e-3, use_cuda=True)
-
-
-def test_get_latent_stats_are_the_encoder_outputs():
-    _, test = _smoke_data()
-    torch.manual_seed(0)
-    model = VAE2d(2, 2, [8], [8])
-    mu_z, std_z = get_latent_stats(model, test, batch_size=100, generator=torch.Generator().manual_seed(0))
-    assert mu_z.shape == std_z.shape == (100, 2) and (std_z > 0).all()
-    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:100]
-    with torch.no_grad():
-        ref_mu, ref_log_std = model.encode(torch.as_tensor(test)[idx])
-    np.testing.assert_allclose(mu_z, ref_mu.numpy())
-    np.testing.assert_allclose(std_z, ref_log_std.exp().numpy(), rtol=1e-6)
-    assert get_latent_stats(model, test)[0].shape == (600, 2)  # batch larger than the set: all of it
-    with pytest.raises(ValueError, match="non-empty"):
-        get_latent_stats(model, test[:0])
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="cuda"):
-            get_latent_stats(model, test, use_cuda=True)
+    return generate_2d_data(SETTINGS.smoke.count, mode)
 
 
 def test_trained_models_are_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("DGM_CHECKPOINT_DIR", str(tmp_path))
-    first = trained_vae2d_models("smoke", device="cpu")
-    assert set(first) == {"univariate", "multivariate"} and not any(t.loaded for t in first.values())
-    second = trained_vae2d_models("smoke", device="cpu")
+    settings = SETTINGS.smoke
+    first = {mode: train_vae2d(mode, settings, device="cpu") for mode in ("univariate", "multivariate")}
+    assert not any(t.loaded for t in first.values())
+    second = {mode: train_vae2d(mode, settings, device="cpu") for mode in ("univariate", "multivariate")}
     assert all(t.loaded for t in second.values())
-    _, test = vae2d_data("multivariate", "smoke")
+    _, test = _smoke_data("multivariate")
     x = torch.as_tensor(test[:50])
     a = exact_log_likelihood(first["multivariate"].model, x)
     b = exact_log_likelihood(second["multivariate"].model, x)
     torch.testing.assert_close(a, b)
     assert second["multivariate"].test_losses == first["multivariate"].test_losses
-    from dgm.vae2d_experiment import trained_vae2d
-
-    single = trained_vae2d("univariate", "smoke", device="cpu")
+    single = train_vae2d("univariate", settings, device="cpu")
     assert single.loaded and isinstance(single.model, VAE2d)
+    assert not train_vae2d("univariate", settings, free_bits=0.5, device="cpu").loaded  # another model
     with pytest.raises(ValueError, match="univariate, multivariate"):
-        trained_vae2d("diagonal", "smoke")
+        train_vae2d("diagonal", settings)
 
 
 def test_kl_per_point_is_the_closed_form(cpu_experiment):
@@ -171,9 +116,9 @@ def test_kl_per_point_is_the_closed_form(cpu_experiment):
 
 
 def test_representative_points_follow_the_main_axis():
-    from dgm.vae2d_experiment import representative_points
+    from dgm.experiments.vae_2d import representative_points
 
-    _, test = vae2d_data("multivariate", "smoke")
+    _, test = _smoke_data("multivariate")
     pts = representative_points(test, 4)
     assert pts.shape == (4, 2) and all(any((p == t).all() for t in test) for p in pts)
     proj = (pts - test.mean(0)) @ np.array([1.0, 1.0]) / np.sqrt(2)  # the data's main axis
@@ -207,3 +152,20 @@ def test_the_chapters_remaining_claims(cpu_experiment):
     assert multi.elbo > multi.true_log_px - diagonal_fit_penalty(true_2d_distribution("multivariate")[1])
     # free bits: "the ELBO gap grows"
     assert fb.elbo_gap > 2 * uni.elbo_gap
+
+
+def test_chapter_values_are_the_results_numbers(cpu_experiment):
+    v = cpu_experiment.chapter_values()
+    uni, multi, fb = cpu_experiment.univariate, cpu_experiment.multivariate, cpu_experiment.free_bits
+    s = cpu_experiment.settings
+    assert (v["count"], v["epochs"], v["decay_epochs"], v["lr"], v["batch_size"], v["free_bits"]) == (
+        s.count, s.epochs, s.decay_epochs, s.lr, s.batch_size, s.free_bits)
+    for tag, r in (("uni", uni), ("multi", multi), ("fb", fb)):
+        assert v[f"{tag}_exact_nll"] == pytest.approx(-r.log_px) and v[f"{tag}_neg_elbo"] == pytest.approx(-r.elbo)
+        assert v[f"{tag}_nll_gap"] == pytest.approx(v[f"{tag}_exact_nll"] - v[f"{tag}_true_nll"])
+        assert v[f"{tag}_elbo_gap"] == pytest.approx(v[f"{tag}_neg_elbo"] - v[f"{tag}_exact_nll"])
+    assert v["kl_per_point_multivariate"] == pytest.approx(float(multi.kl_per_dim.sum()))
+    # what the chapter says of the collapsed encoder, on the numbers it quotes
+    assert v["uni_mu_abs"] < 0.1 and v["uni_std_dev"] < 0.05 and v["uni_nonoise_ratio"] < 0.2
+    cov = np.array([[5.0, 4.0], [4.0, 5.0]])  # the rotated data's covariance
+    assert v["diag_penalty"] == pytest.approx(0.5 * np.log(25 / np.linalg.det(cov)), rel=1e-9)

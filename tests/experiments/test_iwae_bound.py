@@ -13,12 +13,12 @@ import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from bookutils import glued
-from dgm.iwae_experiment import (
-    KS, SETTINGS, IWAEResult, IWAESettings, ModeBounds, bounds_for_model, bounds_table, chapter_values,
-    chi_square, plot_bounds, repeated_iwae_bound, run_iwae_experiment,
+from dgm.experiments.iwae_bound import (
+    KS, SETTINGS, IWAEResult, IWAESettings, ModeBounds, bounds_for_model, plot_bounds, run,
 )
+from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
+from dgm.iwae import chi_square, repeated_iwae_bound
 from dgm.profiles import RunLog
-from dgm.vae2d_experiment import SETTINGS as VAE2D_SETTINGS
 from test_likelihood import ppca_marginal, ppca_posterior, ppca_vae
 
 CHAPTER = "book/vae/iwae_bound.ipynb"
@@ -124,7 +124,8 @@ def test_chi_square_against_grid_integration():
         chi_square(exact, x, torch.zeros(2), 10)
 
 
-SMALL = IWAESettings(n_points=60, samples_per_k=40, chi2_samples=4000, ks=(1, 4, 20, 400))
+SMALL = IWAESettings(n_points=60, samples_per_k=40, chi2_samples=4000, vae2d=VAE2D_SETTINGS.smoke,
+                     ks=(1, 4, 20, 400))
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +157,7 @@ def test_bounds_for_model_against_closed_forms(ppca_bounds):
 
 def test_standard_error_matches_the_spread_over_seeds(ppca_bounds):
     model, x, first = ppca_bounds
-    settings = IWAESettings(n_points=60, samples_per_k=40, chi2_samples=1, ks=(1, 4))
+    settings = replace(SMALL, chi2_samples=1, ks=(1, 4))
     bounds = np.array([bounds_for_model(model, x, replace(settings, seed=s)).bound
                        for s in range(1, 31)])  # (30, 2)
     spread = bounds.std(axis=0, ddof=1)
@@ -191,21 +192,23 @@ def test_settings():
     cpu = SETTINGS.cpu
     assert 200 <= cpu.n_points <= 1000 and cpu.repeats(1) == cpu.samples_per_k and cpu.repeats(5000) == 2
     assert SETTINGS.gpu.n_points == int(0.3 * VAE2D_SETTINGS.gpu.count)  # the whole test set
+    for profile in ("smoke", "cpu", "gpu"):  # the 2d chapter's models, with that chapter's settings
+        assert SETTINGS.get(profile).vae2d == VAE2D_SETTINGS.get(profile)
     for bad in (dict(ks=(2, 1)), dict(ks=(0, 1)), dict(ks=()), dict(n_points=0), dict(min_repeats=1)):
         with pytest.raises(ValueError):
-            IWAESettings(**{"n_points": 5, "samples_per_k": 5, "chi2_samples": 5, **bad})
+            replace(SMALL, **{"n_points": 5, "samples_per_k": 5, "chi2_samples": 5, **bad})
 
 
 def _result(settings=SMALL):
     ks = settings.ks
     uni = _mode(gap=np.linspace(0.01, 0, len(ks)), se=[1e-3] * len(ks), ks=ks)
     multi = replace(uni, mode="multivariate")
-    return IWAEResult("smoke", settings, uni, multi, RunLog(), 1.0)
+    return IWAEResult(settings, uni, multi, RunLog(), 1.0)
 
 
 def test_table_and_plot_show_both_models():
     r = _result()
-    lines = bounds_table(r).splitlines()
+    lines = r.bounds_table().to_markdown().splitlines()
     assert len(lines) == 2 + len(SMALL.ks) + 2 and all(line.count("|") == 8 for line in lines)
     assert "univariate: L_K" in lines[0] and "multivariate: L_K" in lines[0]
     assert lines[2].startswith("| K = 1 |") and f"{r.univariate.bound[0]:.5f}" in lines[2]
@@ -273,12 +276,12 @@ def cpu_result(tmp_path_factory):
     """The chapter's experiment in the cpu profile; its 2d VAEs trained from scratch in a temporary folder."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DGM_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("iwae_checkpoints")))
-        return run_iwae_experiment("cpu", device="cpu")
+        return run(SETTINGS.cpu, device="cpu")
 
 
 def test_chapter_claims_hold_in_the_cpu_profile(cpu_result):
     assert cpu_result.settings == SETTINGS.cpu
-    check_claims(chapter_values(cpu_result), cpu_profile=True)
+    check_claims(cpu_result.chapter_values(), cpu_profile=True)
     names = [(t.name, t.epochs, t.loaded) for t in cpu_result.log.trainings]
     assert names == [("univariate", VAE2D_SETTINGS.cpu.epochs, False), ("multivariate", VAE2D_SETTINGS.cpu.epochs, False)]
 

@@ -9,6 +9,7 @@ variables, and the notebook runs on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -25,3 +26,9 @@ def glue(name: str, value: Any, display: bool = True) -> None:
             show(value)
         return
     myst_glue(name, value, display=display)
+
+
+def glue_all(values: Mapping[str, Any]) -> None:
+    """Glue every value of ``values`` (an experiment's ``chapter_values()``, a run card's ``as_dict()``) unshown."""
+    for name, value in values.items():
+        glue(name, value, display=False)

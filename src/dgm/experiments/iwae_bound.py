@@ -1,7 +1,7 @@
 """The IWAE chapter's experiment: L_K against K for the trained 2d VAEs, and their exact log p(x).
 
-For each of the 2d chapter's trained VAEs (:func:`dgm.vae2d_experiment.trained_vae2d`) and a set
-of test points, :func:`run_iwae_experiment` estimates the test-set average of L_K for every K of
+For each of the 2d chapter's trained VAEs (:func:`dgm.experiments.vae_2d.train_vae2d`, with the
+settings' ``vae2d``) and a set of test points, :func:`run` estimates the test-set average of L_K for every K of
 the settings with :func:`dgm.iwae.iwae_bound`, with a Monte Carlo standard error, and sets it
 against the exact log p(x) (:func:`dgm.likelihood.exact_log_likelihood`) and the ELBO without
 sampling noise (:func:`dgm.likelihood.quadrature_elbo`).
@@ -17,16 +17,17 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from dgm.data import TWO_D_MODES
-from dgm.estimators import z_threshold
-from dgm.iwae import iwae_bound, log_importance_weights
+from dgm.data import TWO_D_MODES, generate_2d_data
+from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
+from dgm.experiments.vae_2d import VAE2dSettings, train_vae2d
+from dgm.iwae import chi_square, repeated_iwae_bound
 from dgm.likelihood import exact_log_likelihood, quadrature_elbo
 from dgm.plotting import new_figure, show
-from dgm.profiles import ByProfile, RunLog, current_profile
+from dgm.profiles import ByProfile, RunLog
+from dgm.significance import z_threshold
+from dgm.tables import Table
 from dgm.training import torch_threads
 from dgm.vae import model_device
-from dgm.vae2d_experiment import SETTINGS as VAE2D_SETTINGS
-from dgm.vae2d_experiment import trained_vae2d, vae2d_data
 
 KS: tuple[int, ...] = (1, 2, 5, 10, 50, 100, 1000, 5000)
 
@@ -38,6 +39,7 @@ class IWAESettings:
     n_points: int  # the first n_points test points of each data set
     samples_per_k: int  # latent samples per point and K: R_K = max(min_repeats, samples_per_k // K) draws of L_K
     chi2_samples: int  # latent samples per point for the chi-square divergence
+    vae2d: VAE2dSettings  # the 2d chapter's models and data, trained (or loaded) with these
     ks: tuple[int, ...] = KS
     min_repeats: int = 2  # at least two draws per point, for a variance
     false_alarm: float = 1e-3  # probability that any of the chapter's z-tests rejects a true statement
@@ -57,46 +59,11 @@ class IWAESettings:
 
 
 SETTINGS = ByProfile(
-    smoke=IWAESettings(n_points=20, samples_per_k=100, chi2_samples=100),
-    cpu=IWAESettings(n_points=300, samples_per_k=4000, chi2_samples=1000),
-    gpu=IWAESettings(n_points=3000, samples_per_k=4000, chi2_samples=1000),  # the whole test set
+    smoke=IWAESettings(n_points=20, samples_per_k=100, chi2_samples=100, vae2d=VAE2D_SETTINGS.smoke),
+    cpu=IWAESettings(n_points=300, samples_per_k=4000, chi2_samples=1000, vae2d=VAE2D_SETTINGS.cpu),
+    # the whole test set
+    gpu=IWAESettings(n_points=3000, samples_per_k=4000, chi2_samples=1000, vae2d=VAE2D_SETTINGS.gpu),
 )
-
-
-def repeated_iwae_bound(
-    model: torch.nn.Module, x: torch.Tensor, k: int, repeats: int, generator: torch.Generator | None = None,
-    max_latent: int = 2**18,
-) -> torch.Tensor:
-    """``repeats`` independent one-draw estimates of L_K for each example: x (B, D) -> (repeats, B).
-
-    Every estimate is :func:`dgm.iwae.iwae_bound`'s; the examples are repeated and processed in
-    groups of at most ``max_latent`` latent vectors per decoder call.
-    """
-    for name, value in (("k", k), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if x.dim() != 2:
-        raise ValueError(f"x must be a batch of shape (B, D), got {tuple(x.shape)}")
-    chunk = min(k, 256)
-    rows = max(1, max_latent // chunk)
-    xr = x.repeat(repeats, 1)  # (repeats B, D): repeat r holds rows r B ... (r + 1) B - 1
-    out = [iwae_bound(model, xb, k, chunk_size=chunk, generator=generator) for xb in xr.split(rows)]
-    return torch.cat(out).double().view(repeats, x.shape[0])
-
-
-def chi_square(
-    model: torch.nn.Module, x: torch.Tensor, log_px: torch.Tensor, n_samples: int,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """chi^2(p(z | x) || q(z | x)) = Var_q[w] / p(x)^2 = E_q[(w / p(x))^2] - 1, by Monte Carlo: (B, D) -> (B,).
-
-    ``log_px`` (B,) is the exact log p(x); then w / p(x) = p(z | x) / q(z | x).
-    """
-    if log_px.shape != x.shape[:1]:
-        raise ValueError(f"log_px must have shape (B,) = {tuple(x.shape[:1])}, got {tuple(log_px.shape)}")
-    log_w = log_importance_weights(model, x, n_samples, generator=generator).double()  # (B, n_samples)
-    log_ratio = log_w - log_px.double()[:, None]
-    return torch.exp(torch.logsumexp(2 * log_ratio, dim=1) - math.log(n_samples)) - 1
 
 
 @dataclass(frozen=True)
@@ -193,11 +160,13 @@ def bounds_for_model(
     )
 
 
+MODE_TAGS = {"univariate": "uni", "multivariate": "multi"}
+
+
 @dataclass(frozen=True)
 class IWAEResult:
     """Both models' bounds, the z threshold of the chapter's tests and what ran."""
 
-    profile: str
     settings: IWAESettings
     univariate: ModeBounds
     multivariate: ModeBounds
@@ -219,69 +188,64 @@ class IWAEResult:
         """|z| beyond which one of the chapter's z-tests rejects with probability <= false_alarm in all."""
         return z_threshold(self.n_tests, self.settings.false_alarm)
 
+    def chapter_values(self) -> dict[str, float | int | str]:
+        """The numbers the chapter states, by glue name (``iw_`` + name); per-K values as ``iw_{tag}_gap_{K}``."""
+        s, z = self.settings, self.z_crit
+        v: dict[str, float | int | str] = {
+            "n_points": s.n_points, "samples_per_k": s.samples_per_k, "min_repeats": s.min_repeats,
+            "chi2_samples": s.chi2_samples, "k_max": s.ks[-1], "n_k": len(s.ks), "log_px_tol": s.log_px_tol,
+            "false_alarm": s.false_alarm, "n_tests": self.n_tests, "z_crit": z,
+            "estimation_time_s": round(self.estimation_time_s, 1),
+        }
+        for m in self.modes:
+            t = MODE_TAGS[m.mode]
+            k_conv, kmax_measurable = m.converged_from(z), [k for k, ok in zip(m.ks, m.measurable(z)) if ok]
+            v |= {
+                f"{t}_log_px": m.log_px, f"{t}_elbo": m.elbo, f"{t}_elbo_gap": m.elbo_gap,
+                f"{t}_quad_err": m.elbo_quadrature_error,
+                f"{t}_l1": m.bound[0], f"{t}_l1_se": m.se[0], f"{t}_l1_minus_elbo": m.bound[0] - m.elbo,
+                f"{t}_min_gap_z": float(m.gap_z.min()), f"{t}_min_step_z": float(m.step_z.min()),
+                f"{t}_rise": m.rise, f"{t}_rise_z": m.rise_z,
+                f"{t}_gap_kmax": m.gap[-1], f"{t}_se_kmax": m.se[-1], f"{t}_abs_err_kmax": m.abs_error[-1],
+                f"{t}_k_conv": "none" if k_conv is None else k_conv,
+                f"{t}_chi2": m.chi2, f"{t}_rate_dev": m.rate_deviation(z),
+                f"{t}_rate_kmax": kmax_measurable[-1] if kmax_measurable else "none",
+            }
+            for i, k in enumerate(m.ks):
+                v |= {f"{t}_gap_{k}": m.gap[i], f"{t}_se_{k}": m.se[i], f"{t}_l_{k}": m.bound[i]}
+        return {f"iw_{name}": (float(x) if isinstance(x, (float, np.floating)) else x) for name, x in v.items()}
 
-def run_iwae_experiment(profile: str | None = None, device: torch.device | str | None = None) -> IWAEResult:
-    """Load (or train) the 2d chapter's VAEs for ``profile`` and estimate their L_K on test points."""
-    profile = current_profile() if profile is None else profile
-    settings = SETTINGS.get(profile)
-    log = RunLog()
+    def bounds_table(self) -> Table:
+        """One row per K: L_K, its standard error and log p(x) - L_K for each model; then the ELBO and log p(x)."""
+        columns = tuple(c for m in self.modes for c in (f"{m.mode}: L_K", "SE", "log p(x) - L_K"))
+        rows: dict[str, tuple] = {}
+        for i, k in enumerate(self.settings.ks):
+            rows[f"K = {k}"] = tuple(c for m in self.modes for c in (m.bound[i], m.se[i], m.gap[i]))
+        rows["ELBO (quadrature)"] = tuple(c for m in self.modes for c in (m.elbo, None, m.elbo_gap))
+        rows["log p(x) (exact)"] = tuple(c for m in self.modes for c in (m.log_px, None, "0"))
+        return Table(columns, rows, digits=5)
+
+
+def run(settings: IWAESettings, device: torch.device | str | None = None, log: RunLog | None = None) -> IWAEResult:
+    """Load (or train) the 2d chapter's VAEs of ``settings.vae2d`` and estimate their L_K on test points.
+
+    The trainings (usually checkpoints of the 2d chapter's) are recorded in ``log`` (a new one if None).
+    """
+    log = RunLog() if log is None else log
     results = {}
     elapsed = 0.0
     for mode in TWO_D_MODES:
-        trained = trained_vae2d(mode, profile, device=device)
-        log.record(mode, VAE2D_SETTINGS.get(profile).epochs, trained.wall_time_s, loaded=trained.loaded)
-        x = torch.as_tensor(vae2d_data(mode, profile)[1][: settings.n_points])
+        trained = train_vae2d(mode, settings.vae2d, device=device)
+        log.record(mode, settings.vae2d.epochs, trained.wall_time_s, loaded=trained.loaded)
+        x = torch.as_tensor(generate_2d_data(settings.vae2d.count, mode)[1][: settings.n_points])
         start = time.perf_counter()
         with torch_threads(settings.threads if model_device(trained.model).type == "cpu" else None):
             results[mode] = bounds_for_model(trained.model.eval(), x, settings, mode)
         elapsed += time.perf_counter() - start
-    return IWAEResult(profile, settings, log=log, estimation_time_s=elapsed, **results)
+    return IWAEResult(settings, log=log, estimation_time_s=elapsed, **results)
 
 
-# --------------------------------------------------------------------------- showing the result
-
-MODE_TAGS = {"univariate": "uni", "multivariate": "multi"}
-
-
-def chapter_values(result: IWAEResult) -> dict[str, float | int | str]:
-    """The numbers the chapter states, by glue name (``iw_`` + name); per-K values as ``iw_{tag}_gap_{K}``."""
-    s, z = result.settings, result.z_crit
-    v: dict[str, float | int | str] = {
-        "n_points": s.n_points, "samples_per_k": s.samples_per_k, "min_repeats": s.min_repeats,
-        "chi2_samples": s.chi2_samples, "k_max": s.ks[-1], "n_k": len(s.ks), "log_px_tol": s.log_px_tol,
-        "false_alarm": s.false_alarm, "n_tests": result.n_tests, "z_crit": z,
-        "estimation_time_s": round(result.estimation_time_s, 1),
-    }
-    for m in result.modes:
-        t = MODE_TAGS[m.mode]
-        k_conv, kmax_measurable = m.converged_from(z), [k for k, ok in zip(m.ks, m.measurable(z)) if ok]
-        v |= {
-            f"{t}_log_px": m.log_px, f"{t}_elbo": m.elbo, f"{t}_elbo_gap": m.elbo_gap,
-            f"{t}_quad_err": m.elbo_quadrature_error,
-            f"{t}_l1": m.bound[0], f"{t}_l1_se": m.se[0], f"{t}_l1_minus_elbo": m.bound[0] - m.elbo,
-            f"{t}_min_gap_z": float(m.gap_z.min()), f"{t}_min_step_z": float(m.step_z.min()),
-            f"{t}_rise": m.rise, f"{t}_rise_z": m.rise_z,
-            f"{t}_gap_kmax": m.gap[-1], f"{t}_se_kmax": m.se[-1], f"{t}_abs_err_kmax": m.abs_error[-1],
-            f"{t}_k_conv": "none" if k_conv is None else k_conv,
-            f"{t}_chi2": m.chi2, f"{t}_rate_dev": m.rate_deviation(z),
-            f"{t}_rate_kmax": kmax_measurable[-1] if kmax_measurable else "none",
-        }
-        for i, k in enumerate(m.ks):
-            v |= {f"{t}_gap_{k}": m.gap[i], f"{t}_se_{k}": m.se[i], f"{t}_l_{k}": m.bound[i]}
-    return {f"iw_{name}": (float(x) if isinstance(x, (float, np.floating)) else x) for name, x in v.items()}
-
-
-
-def bounds_table(result: IWAEResult) -> str:
-    """Markdown: one row per K, L_K, its standard error and log p(x) - L_K for each model; then the ELBO and log p(x)."""
-    modes = result.modes
-    head = "| |" + "".join(f" {m.mode}: L_K | SE | log p(x) - L_K |" for m in modes)
-    lines = [head, "|---" * (1 + 3 * len(modes)) + "|"]
-    for i, k in enumerate(result.settings.ks):
-        lines.append(f"| K = {k} |" + "".join(f" {m.bound[i]:.5f} | {m.se[i]:.5f} | {m.gap[i]:.5f} |" for m in modes))
-    lines.append("| ELBO (quadrature) |" + "".join(f" {m.elbo:.5f} | | {m.elbo_gap:.5f} |" for m in modes))
-    lines.append("| log p(x) (exact) |" + "".join(f" {m.log_px:.5f} | | 0 |" for m in modes))
-    return "\n".join(lines)
+# --------------------------------------------------------------------------- the figure
 
 
 def plot_bounds(result: IWAEResult) -> Figure:

@@ -1,7 +1,7 @@
 """The book's Sphinx extension (``_config.yml``: ``sphinx.extra_extensions``).
 
 - Every page's footer says which commit, date and execution profile built it: :func:`build_stamp`.
-- Colab and Binder buttons open the notebook edition: :func:`dgm.colab.point_launch_buttons_at_edition`.
+- Colab and Binder buttons open the notebook edition: :func:`dgm.book.colab.point_launch_buttons_at_edition`.
 - Each script once: sphinx-thebe registers its inline configuration script with both the builder
   and the registry, and Sphinx 7.4 re-adds it from the registry as a different entry
   (``filename`` ``''`` instead of ``None``). Every page then declared ``const THEBE_JS_URL``
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dgm.colab import NOTEBOOKS_BRANCH, point_launch_buttons_at_edition
+from dgm.book.colab import NOTEBOOKS_BRANCH, point_launch_buttons_at_edition
 
 
 def _script_key(script: Any) -> tuple:

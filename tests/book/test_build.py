@@ -7,7 +7,7 @@ import os
 import pytest
 
 from bookutils import build_book, make_mini_book
-from dgm.bookbuild import FINGERPRINT_NAME, fingerprint, guard_cache
+from dgm.book.build import FINGERPRINT_NAME, fingerprint, guard_cache
 
 
 def _tree(tmp_path):
@@ -108,8 +108,8 @@ def test_fingerprint_ignores_editor_files_and_spaces_and_refuses_a_bogus_data_se
 
 
 def test_fingerprint_follows_the_imported_package_and_the_data_on_disk(tmp_path, monkeypatch):
-    from dgm import bookbuild
-    from dgm.data import CIFAR10
+    from dgm.book import build as bookbuild
+    from dgm.cifar10 import CIFAR10
 
     root = _tree(tmp_path)
     env = {"DGM_PROFILE": "cpu", "DGM_DATA_DIR": str(tmp_path / "data")}
@@ -130,7 +130,7 @@ def test_fingerprint_follows_the_imported_package_and_the_data_on_disk(tmp_path,
 
 
 def test_a_bogus_setting_wipes_nothing_and_a_second_build_is_refused(tmp_path, monkeypatch, capsys):
-    from dgm import bookbuild
+    from dgm.book import build as bookbuild
 
     build_dir = tmp_path / "out" / "_build"
     (build_dir / ".jupyter_cache").mkdir(parents=True)
@@ -149,7 +149,7 @@ def test_a_bogus_setting_wipes_nothing_and_a_second_build_is_refused(tmp_path, m
 
 
 def test_a_damaged_cache_entry_is_dropped_with_a_message(tmp_path, capsys):
-    from dgm.bookbuild import drop_damaged_cache
+    from dgm.book.build import drop_damaged_cache
 
     build_dir = tmp_path / "_build"
     entry = build_dir / ".jupyter_cache" / "executed" / "abc"
@@ -179,7 +179,7 @@ def test_a_signal_to_the_build_stops_its_children_too(tmp_path):
 
     log = tmp_path / "written.txt"
     wrapper = subprocess.Popen([sys.executable, "-c",
-                                "import sys; from dgm.bookbuild import _run_forwarding_signals as r; "
+                                "import sys; from dgm.book.build import _run_forwarding_signals as r; "
                                 f"sys.exit(r([sys.executable, '-c', {GRANDCHILD!r}, {str(log)!r}]))"])
     deadline = time.monotonic() + 30
     while not (log.exists() and log.stat().st_size > 3) and time.monotonic() < deadline:
