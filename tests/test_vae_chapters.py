@@ -49,7 +49,7 @@ def test_every_figure_is_shown_exactly_once(built_book):
 
 def test_progress_is_one_clean_line_per_training_phase(built_book):
     nb = json.loads(_notebook(built_book, "vae_2d").read_text())
-    cell = next(c for c in nb["cells"] if "run_vae2d_experiment(PROFILE" in "".join(c["source"]))
+    cell = next(c for c in nb["cells"] if "result = run(settings)" in "".join(c["source"]))
     lines = [o["data"]["text/plain"] for o in cell["outputs"] if o["output_type"] == "display_data"
              and "epochs" in o.get("data", {}).get("text/plain", "")]
     assert len(lines) in (0, 2 * 3)  # two phases for each of three models; none if all were loaded
