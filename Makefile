@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book test notebooks clean distclean env browser
+.PHONY: book test notebooks clean distclean env browser lint format
 
 book: $(STAMP)
 	$(BIN)/python -m dgm.book.build build .
@@ -19,8 +19,18 @@ notebooks: book
 	$(BIN)/python -m dgm.book.edition . _build/notebooks.tmp --build _build --ref $(REF)
 	rm -rf _build/notebooks && mv _build/notebooks.tmp _build/notebooks
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (configured in pyproject.toml): `make test` runs it first; `make format` rewrites the code.
+LINTED := src tests benchmarks
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+format: $(STAMP)
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 env: $(STAMP)
 

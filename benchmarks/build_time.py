@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/build_time.py [--skip-cpu]
 
 Builds a copy of the repository (so the working tree is never modified) with
-``python -m dgm.book.build build`` (what ``make book`` runs) and prints (each cold build trains every model: checkpoints go to a fresh folder):
+``python -m dgm.book.build build`` (what ``make book`` runs) and prints (each cold build trains
+every model: checkpoints go to a fresh folder):
 
 1. the cold build time in the smoke profile;
 2. the cold build time in the cpu profile (target: under 20 minutes on 2 cores);
@@ -32,7 +33,9 @@ def timed_build(root: Path, out: Path, profile: str) -> float:
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "dgm.book.build", "build", str(root), "--output", str(out)],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
@@ -55,7 +58,9 @@ def main() -> None:
         rows.append(("no-change rebuild (smoke)", timed_build(root, smoke_out, "smoke"), 30))
         target = root / "src" / "dgm" / "profiles.py"
         target.write_text(target.read_text() + "\n# benchmark edit\n")
-        rows.append(("rebuild after editing src/dgm/profiles.py (smoke)", timed_build(root, smoke_out, "smoke"), None))
+        rows.append(
+            ("rebuild after editing src/dgm/profiles.py (smoke)", timed_build(root, smoke_out, "smoke"), None)
+        )
     print(f"{'measurement':<52} {'seconds':>9}  target")
     for name, seconds, limit in rows:
         verdict = "" if limit is None else (f"< {limit} s: " + ("met" if seconds < limit else "MISSED"))

@@ -32,10 +32,13 @@ def run_chapter(chapter: Path, archive: Path) -> dict:
     import dgm.cifar10
     import dgm.data
     from dgm.downloads import RemoteFile
+
     from fakecifar import md5
 
     # The full-size stand-in archive in place of the published one (same name, its own MD5).
-    fake = RemoteFile(dgm.cifar10.CIFAR10.filename, md5(archive), ("https://cifar.invalid/",), archive.stat().st_size)
+    fake = RemoteFile(
+        dgm.cifar10.CIFAR10.filename, md5(archive), ("https://cifar.invalid/",), archive.stat().st_size
+    )
     for fn in (dgm.cifar10.load_cifar10, dgm.data.load_image_data):
         fn.__defaults__ = tuple(fake if d is dgm.cifar10.CIFAR10 else d for d in fn.__defaults__)
     os.chdir(chapter.parent)
@@ -45,7 +48,9 @@ def run_chapter(chapter: Path, archive: Path) -> dict:
         if cell.cell_type == "code":
             result = shell.run_cell(cell.source, silent=True)
             if not result.success:
-                raise RuntimeError(f"{chapter}: a cell failed: {result.error_in_exec or result.error_before_exec}")
+                raise RuntimeError(
+                    f"{chapter}: a cell failed: {result.error_in_exec or result.error_before_exec}"
+                )
     return {"peak_rss_mb": peak_rss_mb(), "seconds": time.perf_counter() - start}
 
 
@@ -71,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from dgm.book.colab import chapter_source, is_notebook, toc_chapters
+
     from fakecifar import write_fake_cifar
 
     chapters = args.chapters or [chapter_source(ROOT, d) for d in toc_chapters(ROOT)]
@@ -81,14 +87,27 @@ def main(argv: list[str] | None = None) -> int:
         data.mkdir()
         archive = data / "cifar-10-python.tar.gz"
         write_fake_cifar(archive, n_per_batch=10_000)
-        print(f"profile {args.profile}; full-size archive in the real format: {archive.stat().st_size / 2**20:.0f} MiB")
-        env = {**os.environ, "DGM_PROFILE": args.profile, "DGM_DATA_DIR": str(data), "DGM_DATASET": "cifar10",
-               "DGM_CHECKPOINT_DIR": str(tmp / "checkpoints"), "MPLBACKEND": "Agg"}
+        print(
+            f"profile {args.profile}; full-size archive in the real format: "
+            f"{archive.stat().st_size / 2**20:.0f} MiB"
+        )
+        env = {
+            **os.environ,
+            "DGM_PROFILE": args.profile,
+            "DGM_DATA_DIR": str(data),
+            "DGM_DATASET": "cifar10",
+            "DGM_CHECKPOINT_DIR": str(tmp / "checkpoints"),
+            "MPLBACKEND": "Agg",
+        }
         worst = 0.0
         print(f"{'chapter':<40} {'peak RSS':>10} {'time':>8}  within {args.budget_gb} GB")
         for chapter in chapters:
-            proc = subprocess.run([sys.executable, __file__, "--child", str(chapter), "--archive", str(archive)],
-                                  capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", str(chapter), "--archive", str(archive)],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             rel = chapter.relative_to(ROOT).as_posix()
             if proc.returncode != 0:
                 print(f"{rel:<40} FAILED\n{proc.stderr[-2000:]}")

@@ -76,13 +76,17 @@ def main() -> None:
 
     paths = {
         "package: TensorLoader over a device tensor": TensorLoader(
-            torch.from_numpy(centered).to(device), settings.batch_size, shuffle=True),
+            torch.from_numpy(centered).to(device), settings.batch_size, shuffle=True
+        ),
         "homework: DataLoader over a numpy array": data.DataLoader(
-            centered, batch_size=settings.batch_size, shuffle=True),
+            centered, batch_size=settings.batch_size, shuffle=True
+        ),
     }
-    print(f"device: {device_name(device)}; batch {settings.batch_size}, channels {settings.channels}, "
-          f"n_latent {settings.n_latent}; {args.rounds} alternating rounds of {args.steps} steps "
-          f"(after {args.warmup} warm-up steps each); medians")
+    print(
+        f"device: {device_name(device)}; batch {settings.batch_size}, channels {settings.channels}, "
+        f"n_latent {settings.n_latent}; {args.rounds} alternating rounds of {args.steps} steps "
+        f"(after {args.warmup} warm-up steps each); medians"
+    )
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     for _ in range(args.rounds):  # alternate, so that a change in machine load hits both paths
         for name, loader in paths.items():
@@ -95,8 +99,10 @@ def main() -> None:
         medians[name] = rate, share
         print(f"{name:<45} {rate:10.0f} images/s   {100 * share:5.1f}% of step time getting data")
     (fast, fast_share), (slow, slow_share) = medians.values()
-    print(f"package / homework throughput: {fast / slow:.2f}x; "
-          f"data share {100 * fast_share:.1f}% vs {100 * slow_share:.1f}%")
+    print(
+        f"package / homework throughput: {fast / slow:.2f}x; "
+        f"data share {100 * fast_share:.1f}% vs {100 * slow_share:.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ import time
 import warnings
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from dgm.gmm import GMMParams, fit_gmm, initial_params, sample_gmm
 
@@ -58,8 +58,10 @@ def main() -> None:
     if args.threads > 0:
         threadpool_limits(args.threads)
     K, n_iter = args.n_components, args.n_iter
-    print(f"{args.n_points} points, {K} components, {n_iter} EM iterations, best of {args.repeats}, "
-          f"BLAS threads: {args.threads or 'default'}")
+    print(
+        f"{args.n_points} points, {K} components, {n_iter} EM iterations, best of {args.repeats}, "
+        f"BLAS threads: {args.threads or 'default'}"
+    )
     print(f"{'dims':>4} {'fit_gmm s':>10} {'sklearn s':>10} {'ratio':>6} {'max |param diff|':>17}")
     for m in (2, 10):
         X = make_data(args.n_points, m, K, seed=m)
@@ -68,9 +70,16 @@ def main() -> None:
 
         def sk() -> GaussianMixture:
             gm = GaussianMixture(
-                K, covariance_type="full", tol=0.0, reg_covar=1e-6, max_iter=n_iter,
-                init_params="random_from_data", weights_init=init.weights, means_init=init.means,
-                precisions_init=np.linalg.inv(init.covariances), random_state=0,
+                K,
+                covariance_type="full",
+                tol=0.0,
+                reg_covar=1e-6,
+                max_iter=n_iter,
+                init_params="random_from_data",
+                weights_init=init.weights,
+                means_init=init.means,
+                precisions_init=np.linalg.inv(init.covariances),
+                random_state=0,
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -78,7 +87,8 @@ def main() -> None:
 
         t_sk, gm = best_time(sk, args.repeats)
         diff = max(
-            np.abs(fit.weights - gm.weights_).max(), np.abs(fit.means - gm.means_).max(),
+            np.abs(fit.weights - gm.weights_).max(),
+            np.abs(fit.means - gm.means_).max(),
             np.abs(fit.covariances - gm.covariances_).max(),
         )
         print(f"{m:>4} {t_ours:>10.3f} {t_sk:>10.3f} {t_ours / t_sk:>6.2f} {diff:>17.2e}")

@@ -5,7 +5,7 @@ Prints, in one run:
 1. for each trained model of the chapter, its exact test NLL minus the true data distribution's
    NLL on the same points (target: below 0.01 nats in the cpu profile), the ELBO gap
    log p(x) - ELBO, and the KL from q(z|x) to the true posterior;
-2. training time per epoch of the package's path (``dgm.experiments.vae_2d.fit``: batches sliced
+2. training time per epoch of the package's path (``dgm.training.fit``: batches sliced
    from one tensor, one torch thread) against the homework's path (``DataLoader`` over a numpy
    array, torch's default threads), and the two mixed variants, as ratios.
 
@@ -22,24 +22,32 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from dgm.profiles import device_name
+from dgm.data import generate_2d_data
+from dgm.experiments.vae_2d import SETTINGS, run
 from dgm.loaders import TensorLoader
+from dgm.profiles import device_name
 from dgm.training import torch_threads, train_model
 from dgm.vae import VAE2d
-from dgm.experiments.vae_2d import SETTINGS, run_vae2d_experiment, vae2d_data
 
 
 def quality(profile: str) -> bool:
     start = time.perf_counter()
-    result = run_vae2d_experiment(profile)
+    result = run(SETTINGS.get(profile))
     print(f"== quality ({profile} profile; models and evaluation took {time.perf_counter() - start:.1f} s)")
-    print(f"{'model':24s} {'exact NLL - true NLL':>21s} {'log p(x) - ELBO':>16s} {'KL(q || p(z|x))':>16s}"
-          f" {'KL per point':>13s}  loaded")
+    print(
+        f"{'model':24s} {'exact NLL - true NLL':>21s} {'log p(x) - ELBO':>16s} {'KL(q || p(z|x))':>16s}"
+        f" {'KL per point':>13s}  loaded"
+    )
     ok = True
-    for name, r in (("univariate", result.univariate), ("multivariate", result.multivariate),
-                    ("univariate, free bits", result.free_bits)):
-        print(f"{name:24s} {r.nll_gap:21.5f} {r.elbo_gap:16.5f} {r.posterior_kl:16.5f} {r.kl_per_point:13.4f}"
-              f"  {r.trained.loaded}")
+    for name, r in (
+        ("univariate", result.univariate),
+        ("multivariate", result.multivariate),
+        ("univariate, free bits", result.free_bits),
+    ):
+        print(
+            f"{name:24s} {r.nll_gap:21.5f} {r.elbo_gap:16.5f} {r.posterior_kl:16.5f} {r.kl_per_point:13.4f}"
+            f"  {r.trained.loaded}"
+        )
         ok &= abs(r.nll_gap) < 0.01
     print(f"target |exact NLL - true NLL| < 0.01 nats for every model: {'met' if ok else 'NOT MET'}")
     return ok
@@ -48,7 +56,7 @@ def quality(profile: str) -> bool:
 def epoch_time(loader_kind: str, threads: int | None, profile: str, epochs: int = 2) -> float:
     """Seconds per epoch of train_model on the multivariate data with the profile's settings."""
     s = SETTINGS.get(profile)
-    train, test = vae2d_data("multivariate", profile)
+    train, test = generate_2d_data(s.count, "multivariate")
     if loader_kind == "DataLoader(numpy)":
         train_loader = DataLoader(train, batch_size=s.batch_size, shuffle=True)
         test_loader = DataLoader(test, batch_size=s.batch_size)
@@ -76,13 +84,18 @@ def speed(profile: str, repeats: int) -> None:
         for name, kind, threads in variants:
             times[name].append(epoch_time(kind, threads, profile))
     s = SETTINGS.get(profile)
-    print(f"\n== training time per epoch (multivariate data, {len(vae2d_data('multivariate', profile)[0])} points, "
-          f"batch {s.batch_size}, hidden {s.enc_hidden_sizes}; median of {repeats}; {device_name('cpu')})")
+    print(
+        f"\n== training time per epoch (multivariate data, "
+        f"{len(generate_2d_data(s.count, 'multivariate')[0])} points, "
+        f"batch {s.batch_size}, hidden {s.enc_hidden_sizes}; median of {repeats}; {device_name('cpu')})"
+    )
     base = statistics.median(times[variants[0][0]])
     for name, _, _ in variants:
         med = statistics.median(times[name])
-        print(f"{name:46s} {med:7.3f} s/epoch   speed-up x{base / med:5.2f}   "
-              f"(min {min(times[name]):.3f}, max {max(times[name]):.3f})")
+        print(
+            f"{name:46s} {med:7.3f} s/epoch   speed-up x{base / med:5.2f}   "
+            f"(min {min(times[name]):.3f}, max {max(times[name]):.3f})"
+        )
 
 
 def main() -> None:

@@ -49,7 +49,10 @@ def build_book(root: Path, out: Path, **env: str) -> Build:
     environ = {**os.environ, **env}
     proc = subprocess.run(
         [sys.executable, "-m", "dgm.book.build", "build", str(root), "--output", str(out)],
-        capture_output=True, text=True, env=environ, cwd=root,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=root,
     )
     return Build(proc.returncode, proc.stdout + proc.stderr, out)
 

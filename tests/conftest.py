@@ -16,8 +16,9 @@ def built_book(tmp_path_factory) -> Build:
 @pytest.fixture(scope="session")
 def edition(built_book, tmp_path_factory):
     """The notebook edition made from the smoke build, as ``make notebooks`` makes it."""
-    from editionutils import Edition
     from dgm.book.edition import write_edition
+
+    from editionutils import Edition
 
     assert built_book.returncode == 0, built_book.log[-3000:]
     out = tmp_path_factory.mktemp("edition")

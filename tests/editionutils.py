@@ -61,10 +61,13 @@ def constraints() -> str:
 
 
 def _pip(python: Path, *args: str) -> None:
-    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *args],
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", *args], capture_output=True, text=True, timeout=1800
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"pip install {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"pip install {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
 
 
 def _package_copy(tmp: Path) -> Path:
@@ -94,15 +97,24 @@ def make_reader_env(tmp: Path) -> ReaderEnv:
         stamp.write_text("ok\n")
     python = prefix / "bin" / "python"
     _pip(python, "--no-deps", "--force-reinstall", str(package))
-    subprocess.run([str(python), "-m", "ipykernel", "install", "--prefix", str(tmp / "k"), "--name", KERNEL_NAME],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [str(python), "-m", "ipykernel", "install", "--prefix", str(tmp / "k"), "--name", KERNEL_NAME],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return ReaderEnv(prefix, tmp / "k" / "share" / "jupyter" / "kernels")
 
 
 def run_in(env: ReaderEnv, code: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``code`` with the reader's Python."""
-    return subprocess.run([str(env.python), "-c", code], capture_output=True, text=True, timeout=timeout,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    return subprocess.run(
+        [str(env.python), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
 
 
 def execute_notebook(env: ReaderEnv, path: Path, cwd: Path, timeout: int = 900, **environ: str):
@@ -112,6 +124,7 @@ def execute_notebook(env: ReaderEnv, path: Path, cwd: Path, timeout: int = 900, 
 
     nb = nbformat.read(path, as_version=4)
     with set_environ(**environ):
-        NotebookClient(nb, km=env.kernel_manager(), timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+        NotebookClient(
+            nb, km=env.kernel_manager(), timeout=timeout, resources={"metadata": {"path": str(cwd)}}
+        ).execute()
     return nb
-

@@ -34,8 +34,12 @@ def write_fake_cifar(path: Path, n_per_batch: int = 3, seed: int = 0) -> tuple[n
         for i, name in enumerate(names):
             data = rng.integers(0, 256, size=(n_per_batch, 3072), dtype=np.uint8)
             rows[name] = data
-            batch = {b"batch_label": f"batch {i}".encode(), b"labels": list(rng.integers(0, 10, n_per_batch)),
-                     b"data": data, b"filenames": [f"img_{i}_{j}.png".encode() for j in range(n_per_batch)]}
+            batch = {
+                b"batch_label": f"batch {i}".encode(),
+                b"labels": list(rng.integers(0, 10, n_per_batch)),
+                b"data": data,
+                b"filenames": [f"img_{i}_{j}.png".encode() for j in range(n_per_batch)],
+            }
             _add(tar, name, pickle.dumps(batch, protocol=2))
         _add(tar, "readme.html", b"<html></html>")
     train = np.concatenate([rows[f"data_batch_{i}"] for i in range(1, 6)])

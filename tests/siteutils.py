@@ -28,8 +28,13 @@ from bookutils import ROOT
 #: Debian's package (``make browser`` installs it); nothing downloads a browser of its own.
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 #: The npm package served in place of the CDN's ``mathjax@3`` (Sphinx 7 loads mathjax@3/es5).
 MATHJAX_VERSION = "3.2.2"
@@ -45,11 +50,23 @@ def install_mathjax(cache: Path = NPM_CACHE) -> Path:
         return package
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("npm is not installed: the browser test needs it for its offline MathJax (apt-get install npm)")
+        raise RuntimeError(
+            "npm is not installed: the browser test needs it for its offline MathJax (apt-get install npm)"
+        )
     cache.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(cache), f"mathjax@{MATHJAX_VERSION}"],
-        capture_output=True, text=True,
+        [
+            npm,
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(cache),
+            f"mathjax@{MATHJAX_VERSION}",
+        ],
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0 or not manifest.is_file():
         raise RuntimeError(f"npm could not install mathjax@{MATHJAX_VERSION}:\n{proc.stdout}\n{proc.stderr}")
@@ -92,7 +109,9 @@ class Router:
         assert m is not None, url
         major = MATHJAX_VERSION.split(".")[0]
         if m["spec"].split(".")[0] != major:
-            raise AssertionError(f"the page loads mathjax@{m['spec']} but the local copy is {MATHJAX_VERSION}")
+            raise AssertionError(
+                f"the page loads mathjax@{m['spec']} but the local copy is {MATHJAX_VERSION}"
+            )
         path = (self.mathjax / unquote(m["path"])).resolve()
         if self.mathjax.resolve() not in path.parents or not path.is_file():
             raise AssertionError(f"{url} has no file in the local MathJax copy ({path})")
@@ -120,7 +139,9 @@ class Router:
 def launch_chromium(playwright):
     """Debian's Chromium, headless, driven by Playwright; a clear failure if it is missing."""
     if not CHROMIUM.is_file():
-        raise RuntimeError(f"{CHROMIUM} not found: run `make browser` (it installs Debian's chromium package)")
+        raise RuntimeError(
+            f"{CHROMIUM} not found: run `make browser` (it installs Debian's chromium package)"
+        )
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
 
@@ -159,7 +180,7 @@ def broken_internal_link(html_root: Path, base: str, url: str) -> str | None:
     if not url.startswith(base):
         return None
     parts = urlsplit(url)
-    rel = unquote(parts.path)[len(urlsplit(base).path):]
+    rel = unquote(parts.path)[len(urlsplit(base).path) :]
     target = html_root / rel
     if rel == "" or rel.endswith("/"):
         target = target / "index.html"

@@ -9,7 +9,11 @@ import torch.nn as nn
 from scipy.stats import norm
 
 from dgm.bits_per_dim import (
-    BIN_WIDTH, bits_per_dim, bits_per_dim_from_nats, dequantize, unit_variance_floor,
+    BIN_WIDTH,
+    bits_per_dim,
+    bits_per_dim_from_nats,
+    dequantize,
+    unit_variance_floor,
 )
 from dgm.vae import ConvVAE
 

@@ -36,18 +36,24 @@ def test_every_chapter_is_in_the_toc():
 
 
 def test_a_failing_cell_fails_the_build(tmp_path):
-    root = make_mini_book(tmp_path / "src", {
-        "intro": "# Intro\n\n```{code-cell} ipython3\nraise RuntimeError('this cell fails')\n```\n",
-    })
+    root = make_mini_book(
+        tmp_path / "src",
+        {
+            "intro": "# Intro\n\n```{code-cell} ipython3\nraise RuntimeError('this cell fails')\n```\n",
+        },
+    )
     build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
     assert build.returncode != 0
     assert "this cell fails" in build.log
 
 
 def test_a_broken_reference_fails_the_build(tmp_path):
-    root = make_mini_book(tmp_path / "src", {
-        "intro": "# Intro\n\nSee {ref}`a-label-that-does-not-exist`.\n",
-    })
+    root = make_mini_book(
+        tmp_path / "src",
+        {
+            "intro": "# Intro\n\nSee {ref}`a-label-that-does-not-exist`.\n",
+        },
+    )
     build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
     assert build.returncode != 0
     assert "a-label-that-does-not-exist" in build.log
@@ -55,21 +61,29 @@ def test_a_broken_reference_fails_the_build(tmp_path):
 
 def test_a_good_mini_book_builds(tmp_path):
     # The control for the two failure tests above: the same machinery passes on good input.
-    root = make_mini_book(tmp_path / "src", {
-        "intro": "# Intro\n\n(good-label)=\n## Section\n\nSee {ref}`good-label`.\n\n"
-                 "```{code-cell} ipython3\nprint(1 + 1)\n```\n",
-    })
+    root = make_mini_book(
+        tmp_path / "src",
+        {
+            "intro": "# Intro\n\n(good-label)=\n## Section\n\nSee {ref}`good-label`.\n\n"
+            "```{code-cell} ipython3\nprint(1 + 1)\n```\n",
+        },
+    )
     build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
     assert build.returncode == 0, build.log[-3000:]
 
 
 def test_a_chapter_over_its_front_matter_timeout_fails_the_build(tmp_path):
     # Chapters that train raise `mystnb: execution_timeout` in their front matter; it is honoured.
-    root = make_mini_book(tmp_path / "src", {
-        "intro": "# Intro\n\n```{code-cell} ipython3\nimport time\ntime.sleep(6)\n```\n",
-    })
+    root = make_mini_book(
+        tmp_path / "src",
+        {
+            "intro": "# Intro\n\n```{code-cell} ipython3\nimport time\ntime.sleep(6)\n```\n",
+        },
+    )
     chapter = root / "book" / "intro.md"
-    chapter.write_text(chapter.read_text().replace("kernelspec:", "mystnb:\n  execution_timeout: 2\nkernelspec:", 1))
+    chapter.write_text(
+        chapter.read_text().replace("kernelspec:", "mystnb:\n  execution_timeout: 2\nkernelspec:", 1)
+    )
     build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
     assert build.returncode != 0
     assert "Timeout" in build.log or "timed out" in build.log

@@ -57,6 +57,7 @@ def test_checkpoint_key_rejects_unserialisable_config():
 
 # --------------------------------------------------------------------------- torch_threads
 
+
 def _saved_quadratic(tmp_path):
     train, test = _loaders()
     first = load_or_train("quad", {}, Quadratic(), lambda m: train_model(m, train, test, 2, 0.5), tmp_path)
@@ -76,8 +77,13 @@ def test_a_checkpoint_with_flipped_bytes_in_a_weight_is_retrained(tmp_path):
     path.write_bytes(bytes(raw))
     assert torch.load(path, weights_only=True)["state_dict"]["w"].item() != w.item()  # torch loads it happily
     retrained = []
-    out = load_or_train("quad", {}, Quadratic(), lambda m: retrained.append(1) or train_model(m, train, test, 2, 0.5),
-                        tmp_path)
+    out = load_or_train(
+        "quad",
+        {},
+        Quadratic(),
+        lambda m: retrained.append(1) or train_model(m, train, test, 2, 0.5),
+        tmp_path,
+    )
     assert retrained and not out.loaded
     assert out.model.w.item() == pytest.approx(first.model.w.item())  # same training from the same start
     assert load_or_train("quad", {}, Quadratic(), lambda m: pytest.fail("retrained"), tmp_path).loaded
@@ -104,10 +110,20 @@ def test_a_failed_load_leaves_no_trace_in_the_model_that_trains(tmp_path):
     from dgm.checkpoints import checkpoint_checksum
 
     path = tmp_path / f"{checkpoint_key('quad', {})}.pt"
-    torch.save({"state_dict": state, "train_losses": {}, "test_losses": {}, "wall_time_s": 1.0,
-                "checksum": checkpoint_checksum(state, {}, {}, 1.0)}, path)
+    torch.save(
+        {
+            "state_dict": state,
+            "train_losses": {},
+            "test_losses": {},
+            "wall_time_s": 1.0,
+            "checksum": checkpoint_checksum(state, {}, {}, 1.0),
+        },
+        path,
+    )
     starts = []
-    out = load_or_train("quad", {}, Quadratic(w=-1.0), lambda m: starts.append(m.w.item()) or ({}, {}), tmp_path)
+    out = load_or_train(
+        "quad", {}, Quadratic(w=-1.0), lambda m: starts.append(m.w.item()) or ({}, {}), tmp_path
+    )
     assert starts == [-1.0]  # trained from the model as passed in, not from the half-loaded 123
     assert not out.loaded
 
@@ -116,7 +132,9 @@ def test_an_unwritable_checkpoint_folder_keeps_the_trained_model(tmp_path, capsy
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     train, test = _loaders()
-    out = load_or_train("quad", {}, Quadratic(), lambda m: train_model(m, train, test, 2, 0.5), blocker / "ckpt")
+    out = load_or_train(
+        "quad", {}, Quadratic(), lambda m: train_model(m, train, test, 2, 0.5), blocker / "ckpt"
+    )
     assert not out.loaded and out.model.w.item() != 0.0
     said = capsys.readouterr().out
     assert str(blocker / "ckpt") in said and "DGM_CHECKPOINT_DIR" in said

@@ -69,7 +69,9 @@ def test_diagonal_fit_penalty_against_a_fitted_diagonal_gaussian():
     p = MultivariateNormal(torch.zeros(2, dtype=torch.float64), cov)
     x = p.sample(torch.Size([400_000]))
     diag = MultivariateNormal(x.mean(0), torch.diag(x.var(0)))
-    assert (p.log_prob(x) - diag.log_prob(x)).mean().item() == pytest.approx(diagonal_fit_penalty(cov), abs=0.01)
+    assert (p.log_prob(x) - diag.log_prob(x)).mean().item() == pytest.approx(
+        diagonal_fit_penalty(cov), abs=0.01
+    )
     assert diagonal_fit_penalty(torch.diag(torch.tensor([9.0, 1.0]))) == 0.0
     with pytest.raises(ValueError, match="positive definite"):
         diagonal_fit_penalty([[1.0, 2.0], [2.0, 1.0]])

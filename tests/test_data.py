@@ -8,24 +8,18 @@ import pytest
 from dgm.data import generate_2d_data
 
 
-def homework_generate_2d_data(count: int, mode: str = 'univariate') -> Tuple[np.ndarray, np.ndarray]:
+def homework_generate_2d_data(count: int, mode: str = "univariate") -> Tuple[np.ndarray, np.ndarray]:
     # Verbatim from the homework (shared/seeds/000_*.txt, Task 2): the reference.
-    assert mode in ['univariate', 'multivariate']
+    assert mode in ["univariate", "multivariate"]
     np.random.seed(42)
     mean = [[2.0, 3.0]]
     sigma = [[3.0, 1.0]]
-    if mode == 'univariate':
-        rotate = [
-            [1.0, 0.0], 
-            [0.0, 1.0]
-        ]
+    if mode == "univariate":
+        rotate = [[1.0, 0.0], [0.0, 1.0]]
     else:
-        rotate = [
-            [np.sqrt(2) / 2, np.sqrt(2) / 2], 
-            [-np.sqrt(2) / 2, np.sqrt(2) / 2]
-        ]
+        rotate = [[np.sqrt(2) / 2, np.sqrt(2) / 2], [-np.sqrt(2) / 2, np.sqrt(2) / 2]]
     data = mean + (np.random.randn(count, 2) * sigma).dot(rotate)
-    data = data.astype('float32')
+    data = data.astype("float32")
     split = int(0.7 * count)
     train_data, test_data = data[:split], data[split:]
     return train_data, test_data
@@ -76,6 +70,7 @@ import socket  # noqa: E402
 from dgm.cifar10 import load_cifar10, load_pickle, read_cifar10_archive  # noqa: E402
 from dgm.data import ImageData, load_image_data, load_image_patches  # noqa: E402
 from dgm.downloads import DataUnavailableError, RemoteFile  # noqa: E402
+
 from fakecifar import md5, pixel, write_fake_cifar  # noqa: E402
 
 
@@ -94,7 +89,9 @@ def fake_cifar(tmp_path):
     archive = tmp_path / "published" / "cifar-10-python.tar.gz"
     archive.parent.mkdir()
     train_rows, test_rows = write_fake_cifar(archive, n_per_batch=3)
-    source = RemoteFile("cifar-10-python.tar.gz", md5(archive), (archive.as_uri(),), size=archive.stat().st_size)
+    source = RemoteFile(
+        "cifar-10-python.tar.gz", md5(archive), (archive.as_uri(),), size=archive.stat().st_size
+    )
     return source, train_rows, test_rows
 
 
@@ -102,7 +99,9 @@ def _offline_source() -> RemoteFile:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return RemoteFile("cifar-10-python.tar.gz", "0" * 32, (f"http://127.0.0.1:{port}/cifar-10-python.tar.gz",), size=1)
+    return RemoteFile(
+        "cifar-10-python.tar.gz", "0" * 32, (f"http://127.0.0.1:{port}/cifar-10-python.tar.gz",), size=1
+    )
 
 
 def test_cifar_loader_shapes_order_and_values(fake_cifar, tmp_path):
@@ -183,8 +182,9 @@ def test_patches_split_without_overlap(monkeypatch):
     h, w = 80, 200
     cols = np.broadcast_to(np.arange(w), (h, w))
     photo = np.stack([cols % 256, cols // 256, np.zeros_like(cols)], axis=-1).astype(np.uint8)
-    monkeypatch.setattr(sklearn.datasets, "load_sample_images",
-                        lambda: type("Bunch", (), {"images": [photo, photo]}))
+    monkeypatch.setattr(
+        sklearn.datasets, "load_sample_images", lambda: type("Bunch", (), {"images": [photo, photo]})
+    )
     train, test = load_image_patches(size=16, train_stride=4, test_stride=8, test_fraction=0.2)
     column = lambda p: np.round(p[:, 0] * 255) + 256 * np.round(p[:, 1] * 255)  # noqa: E731
     split = w - 40
@@ -276,6 +276,7 @@ def test_load_pickle_checks_layout_and_range_and_names_the_file(tmp_path):
 
 def test_a_damaged_cifar_archive_is_a_clear_error(tmp_path):
     from dgm.cifar10 import read_cifar10_archive
+
     from fakecifar import write_fake_cifar
 
     archive = tmp_path / "cifar-10-python.tar.gz"

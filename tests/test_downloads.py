@@ -13,6 +13,7 @@ import time
 import pytest
 
 from dgm.downloads import ChecksumError, DataUnavailableError, RemoteFile, data_dir, fetch
+
 from fakecifar import md5
 
 
@@ -192,8 +193,11 @@ def test_a_signal_during_a_download_leaves_no_partial_file(tmp_path, sig):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/f.bin"
-        proc = subprocess.Popen([sys.executable, "-c", SLOW_FETCH, url, str(tmp_path)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SLOW_FETCH, url, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while not list(tmp_path.glob(".f.bin.part-*")) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -209,7 +213,9 @@ def test_a_signal_during_a_download_leaves_no_partial_file(tmp_path, sig):
 
 
 def test_partial_files_of_killed_processes_are_removed_by_the_next_fetch(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     orphan = tmp_path / f".f.bin.part-{int(dead.stdout)}"
     orphan.write_bytes(b"half")
     alive = tmp_path / f".f.bin.part-{os.getppid()}"  # a running process's download: left alone

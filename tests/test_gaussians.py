@@ -12,12 +12,32 @@ from dgm.gaussians import check_broadcast, get_normal_KL, get_normal_nll, sample
 
 def test_homework_values():
     # The homework's own checks (values computed by the course, not by this code).
-    assert np.isclose(get_normal_KL(torch.tensor(2), torch.tensor(3), torch.tensor(0), torch.tensor(0)).numpy(), 200.2144, rtol=1e-3)
-    assert np.isclose(get_normal_KL(torch.tensor(2), torch.tensor(3), torch.tensor(4), torch.tensor(5)).numpy(), 1.50925, rtol=1e-3)
-    assert np.allclose(get_normal_KL(torch.tensor((10, 10)), torch.tensor((2, 4)), torch.tensor((3, 5))).numpy(), [49.2990, 1498.479], rtol=1e-3)
-    assert np.isclose(get_normal_nll(torch.tensor(2), torch.tensor(2), torch.tensor(3)).numpy(), 3.9189, rtol=1e-3)
-    assert np.isclose(get_normal_nll(torch.tensor(5), torch.tensor(-3), torch.tensor(6)).numpy(), 6.9191, rtol=1e-3)
-    assert np.allclose(get_normal_nll(torch.tensor((10, 10)), torch.tensor((2, 4)), torch.tensor((3, 5))).numpy(), [3.9982, 5.9197], rtol=1e-3)
+    assert np.isclose(
+        get_normal_KL(torch.tensor(2), torch.tensor(3), torch.tensor(0), torch.tensor(0)).numpy(),
+        200.2144,
+        rtol=1e-3,
+    )
+    assert np.isclose(
+        get_normal_KL(torch.tensor(2), torch.tensor(3), torch.tensor(4), torch.tensor(5)).numpy(),
+        1.50925,
+        rtol=1e-3,
+    )
+    assert np.allclose(
+        get_normal_KL(torch.tensor((10, 10)), torch.tensor((2, 4)), torch.tensor((3, 5))).numpy(),
+        [49.2990, 1498.479],
+        rtol=1e-3,
+    )
+    assert np.isclose(
+        get_normal_nll(torch.tensor(2), torch.tensor(2), torch.tensor(3)).numpy(), 3.9189, rtol=1e-3
+    )
+    assert np.isclose(
+        get_normal_nll(torch.tensor(5), torch.tensor(-3), torch.tensor(6)).numpy(), 6.9191, rtol=1e-3
+    )
+    assert np.allclose(
+        get_normal_nll(torch.tensor((10, 10)), torch.tensor((2, 4)), torch.tensor((3, 5))).numpy(),
+        [3.9982, 5.9197],
+        rtol=1e-3,
+    )
 
 
 @pytest.mark.parametrize("shape", [(), (7,), (5, 3), (2, 3, 4)])
@@ -101,9 +121,13 @@ def test_small_log_std_gives_finite_values_and_gradients(dtype):
     nll.sum().backward()
     for i in range(len(x)):
         z = (x[i] - mean[i]) * math.exp(-log_std[i])
-        assert math.isclose(float(nll.detach()[i]), log_std[i] + 0.5 * math.log(2 * math.pi) + 0.5 * z * z, rel_tol=1e-5)
+        assert math.isclose(
+            float(nll.detach()[i]), log_std[i] + 0.5 * math.log(2 * math.pi) + 0.5 * z * z, rel_tol=1e-5
+        )
         assert math.isclose(float(ls.grad[i]), 1 - z * z, rel_tol=1e-5, abs_tol=1e-6)
-        assert math.isclose(float(m.grad[i]), -(x[i] - mean[i]) * math.exp(-2 * log_std[i]), rel_tol=1e-5, abs_tol=1e-6)
+        assert math.isclose(
+            float(m.grad[i]), -(x[i] - mean[i]) * math.exp(-2 * log_std[i]), rel_tol=1e-5, abs_tol=1e-6
+        )
     # KL between a Gaussian and itself is 0, with zero gradients, however small its standard deviation.
     ls2 = torch.tensor(log_std, dtype=dtype, requires_grad=True)
     m2 = torch.tensor(mean, dtype=dtype, requires_grad=True)

@@ -14,7 +14,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from dgm.gmm import (
-    GMMParams, e_step, elbo, fit_gmm, gmm_log_likelihood, gmm_log_prob, initial_params, m_step,
+    GMMParams,
+    e_step,
+    elbo,
+    fit_gmm,
+    gmm_log_likelihood,
+    gmm_log_prob,
+    initial_params,
+    m_step,
     sample_gmm,
 )
 
@@ -23,7 +30,9 @@ def random_mixture(m: int, K: int, seed: int, spread: float = 3.0) -> GMMParams:
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((K, m, m)) / np.sqrt(m)
     w = rng.uniform(0.5, 1.5, K)
-    return GMMParams(w / w.sum(), spread * rng.standard_normal((K, m)), A @ A.transpose(0, 2, 1) + 0.2 * np.eye(m))
+    return GMMParams(
+        w / w.sum(), spread * rng.standard_normal((K, m)), A @ A.transpose(0, 2, 1) + 0.2 * np.eye(m)
+    )
 
 
 def data(m: int, K: int, n: int, seed: int) -> np.ndarray:
@@ -32,9 +41,16 @@ def data(m: int, K: int, n: int, seed: int) -> np.ndarray:
 
 def sklearn_fit(X, init: GMMParams, n_iter: int, tol: float, reg_covar: float = 1e-6) -> GaussianMixture:
     gm = GaussianMixture(
-        init.n_components, covariance_type="full", max_iter=n_iter, tol=tol, reg_covar=reg_covar,
-        init_params="random_from_data", weights_init=init.weights, means_init=init.means,
-        precisions_init=np.linalg.inv(init.covariances), random_state=0,
+        init.n_components,
+        covariance_type="full",
+        max_iter=n_iter,
+        tol=tol,
+        reg_covar=reg_covar,
+        init_params="random_from_data",
+        weights_init=init.weights,
+        means_init=init.means,
+        precisions_init=np.linalg.inv(init.covariances),
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -91,20 +107,26 @@ def test_log_likelihood_never_decreases(m, K, n, reg_covar):
 def test_log_prob_matches_scipy():
     X = data(3, 4, 200, seed=1)
     params = random_mixture(3, 4, seed=5)
-    expected = np.stack([
-        np.log(w) + multivariate_normal(mu, cov).logpdf(X)
-        for w, mu, cov in zip(params.weights, params.means, params.covariances)
-    ], axis=1)
+    expected = np.stack(
+        [
+            np.log(w) + multivariate_normal(mu, cov).logpdf(X)
+            for w, mu, cov in zip(params.weights, params.means, params.covariances)
+        ],
+        axis=1,
+    )
     np.testing.assert_allclose(gmm_log_prob(X, params), expected, rtol=1e-10, atol=1e-10)
 
 
 def test_e_step_is_bayes_and_stable_far_away():
     params = random_mixture(2, 3, seed=2)
     X = np.vstack([data(2, 3, 100, seed=2), [[1e3, -1e3]]])  # the last point underflows every pdf
-    joint = np.stack([
-        np.log(w) + multivariate_normal(mu, cov).logpdf(X)
-        for w, mu, cov in zip(params.weights, params.means, params.covariances)
-    ], axis=1)
+    joint = np.stack(
+        [
+            np.log(w) + multivariate_normal(mu, cov).logpdf(X)
+            for w, mu, cov in zip(params.weights, params.means, params.covariances)
+        ],
+        axis=1,
+    )
     assert np.all(np.exp(joint[-1]) == 0)  # naive Bayes would divide 0 by 0 here
     resp, ll = e_step(X, params)
     np.testing.assert_allclose(resp, np.exp(joint - logsumexp(joint, axis=1, keepdims=True)), atol=1e-12)
@@ -122,9 +144,13 @@ def test_m_step_matches_weighted_moments():
         r = resp[:, k]
         assert np.isclose(new.weights[k], r.mean())
         np.testing.assert_allclose(new.means[k], np.average(X, axis=0, weights=r))
-        np.testing.assert_allclose(new.covariances[k], np.cov(X, rowvar=False, aweights=r, bias=True), atol=1e-12)
+        np.testing.assert_allclose(
+            new.covariances[k], np.cov(X, rowvar=False, aweights=r, bias=True), atol=1e-12
+        )
     with_reg = m_step(X, resp, reg_covar=0.5)
-    np.testing.assert_allclose(with_reg.covariances - new.covariances, np.broadcast_to(0.5 * np.eye(3), (4, 3, 3)))
+    np.testing.assert_allclose(
+        with_reg.covariances - new.covariances, np.broadcast_to(0.5 * np.eye(3), (4, 3, 3))
+    )
 
 
 def test_elbo_gap_is_the_kl_to_the_posterior():
@@ -155,16 +181,25 @@ def test_restarting_from_a_fit_continues_it():
     again = fit_gmm(X, 3, n_iter=10, tol=0.0, init=ten)
     np.testing.assert_allclose(again.means, twenty.means, atol=1e-12)
     np.testing.assert_allclose(again.log_likelihoods, twenty.log_likelihoods[10:], atol=1e-12)
-    as_mapping = fit_gmm(X, 3, n_iter=10, tol=0.0, init={
-        "weights": ten.weights, "means": ten.means, "covariances": ten.covariances})
+    as_mapping = fit_gmm(
+        X,
+        3,
+        n_iter=10,
+        tol=0.0,
+        init={"weights": ten.weights, "means": ten.means, "covariances": ten.covariances},
+    )
     np.testing.assert_array_equal(as_mapping.covariances, again.covariances)
 
 
 def test_log_likelihood_of_a_few_points():
     params = random_mixture(2, 3, seed=1)
     x = np.array([[0.5, -1.0]])  # one point, three components: fine for scoring
-    expected = np.log(sum(w * multivariate_normal(mu, c).pdf(x[0])
-                          for w, mu, c in zip(params.weights, params.means, params.covariances)))
+    expected = np.log(
+        sum(
+            w * multivariate_normal(mu, c).pdf(x[0])
+            for w, mu, c in zip(params.weights, params.means, params.covariances)
+        )
+    )
     assert np.isclose(gmm_log_likelihood(x, params), expected)
     with pytest.raises(ValueError, match="3 dims but the mixture has 2"):
         gmm_log_likelihood(np.zeros((4, 3)), params)
@@ -213,15 +248,18 @@ def test_collapse_needs_reg_covar():
 X_OK = np.arange(20.0).reshape(10, 2) ** 1.5
 
 
-@pytest.mark.parametrize("X,K,match", [
-    (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 1.0]]), 2, "NaN or infinite.*row 0"),
-    (np.array([[0.0, 1.0], [1.0, 2.0], [np.inf, 1.0]]), 2, "NaN or infinite.*row 2"),
-    (np.arange(10.0), 2, r"2d array.*\(10,\)"),
-    (np.zeros((4, 2, 2)), 2, r"2d array.*\(4, 2, 2\)"),
-    (np.zeros((5, 0)), 2, "no columns"),
-    (X_OK[:3], 4, "fewer points than components: 3 points, 4 components"),
-    (X_OK, 0, "n_components must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "X,K,match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 1.0]]), 2, "NaN or infinite.*row 0"),
+        (np.array([[0.0, 1.0], [1.0, 2.0], [np.inf, 1.0]]), 2, "NaN or infinite.*row 2"),
+        (np.arange(10.0), 2, r"2d array.*\(10,\)"),
+        (np.zeros((4, 2, 2)), 2, r"2d array.*\(4, 2, 2\)"),
+        (np.zeros((5, 0)), 2, "no columns"),
+        (X_OK[:3], 4, "fewer points than components: 3 points, 4 components"),
+        (X_OK, 0, "n_components must be >= 1"),
+    ],
+)
 def test_bad_data_is_rejected(X, K, match):
     with pytest.raises(ValueError, match=match):
         fit_gmm(X, K)
@@ -230,27 +268,42 @@ def test_bad_data_is_rejected(X, K, match):
 def test_bad_arguments_are_rejected():
     with pytest.raises(TypeError, match="n_components must be an int"):
         fit_gmm(X_OK, 2.0)
-    for kwargs, match in [({"n_iter": -1}, "n_iter"), ({"tol": -1e-3}, "tol"), ({"tol": np.nan}, "tol"),
-                          ({"reg_covar": -1e-6}, "reg_covar"), ({"reg_covar": np.inf}, "reg_covar")]:
+    for kwargs, match in [
+        ({"n_iter": -1}, "n_iter"),
+        ({"tol": -1e-3}, "tol"),
+        ({"tol": np.nan}, "tol"),
+        ({"reg_covar": -1e-6}, "reg_covar"),
+        ({"reg_covar": np.inf}, "reg_covar"),
+    ]:
         with pytest.raises(ValueError, match=match):
             fit_gmm(X_OK, 2, **kwargs)
 
 
 def good_init():
-    return {"weights": np.array([0.5, 0.5]), "means": X_OK[:2], "covariances": np.repeat(np.eye(2)[None], 2, 0)}
+    return {
+        "weights": np.array([0.5, 0.5]),
+        "means": X_OK[:2],
+        "covariances": np.repeat(np.eye(2)[None], 2, 0),
+    }
 
 
-@pytest.mark.parametrize("change,match", [
-    ({"weights": np.array([0.2, 0.2, 0.6])}, r"weights must have shape \(2,\)"),
-    ({"means": np.zeros((2, 3))}, r"means must have shape \(2, 2\)"),
-    ({"covariances": np.eye(2)}, r"covariances must have shape \(2, 2, 2\)"),
-    ({"weights": np.array([0.7, 0.7])}, "sum to 1"),
-    ({"weights": np.array([1.0, 0.0])}, "positive"),
-    ({"means": np.array([[0.0, np.nan], [1.0, 1.0]])}, "means contains NaN"),
-    ({"covariances": np.array([np.eye(2), [[1.0, 2.0], [2.0, 1.0]]])}, "component 1 is not positive definite"),
-    ({"covariances": np.array([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])}, "symmetric"),
-    ({"means": None}, "init lacks means"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"weights": np.array([0.2, 0.2, 0.6])}, r"weights must have shape \(2,\)"),
+        ({"means": np.zeros((2, 3))}, r"means must have shape \(2, 2\)"),
+        ({"covariances": np.eye(2)}, r"covariances must have shape \(2, 2, 2\)"),
+        ({"weights": np.array([0.7, 0.7])}, "sum to 1"),
+        ({"weights": np.array([1.0, 0.0])}, "positive"),
+        ({"means": np.array([[0.0, np.nan], [1.0, 1.0]])}, "means contains NaN"),
+        (
+            {"covariances": np.array([np.eye(2), [[1.0, 2.0], [2.0, 1.0]]])},
+            "component 1 is not positive definite",
+        ),
+        ({"covariances": np.array([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])}, "symmetric"),
+        ({"means": None}, "init lacks means"),
+    ],
+)
 def test_bad_init_is_rejected(change, match):
     init = good_init() | change
     with pytest.raises(ValueError, match=match):

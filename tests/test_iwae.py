@@ -188,7 +188,9 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(TypeError):
         iwae_bound(model, x.numpy(), 5)
     with pytest.raises(ValueError, match="model.decode must return mu_x of shape"):
-        iwae_bound(BrokenDecoder(model.W, model.b, model.log_s, model.enc_A, model.enc_c, model.enc_log_std), x, 5)
+        iwae_bound(
+            BrokenDecoder(model.W, model.b, model.log_s, model.enc_A, model.enc_c, model.enc_log_std), x, 5
+        )
     with pytest.raises(ValueError, match="NaN"):
         iwae_bound(model, x * float("nan"), 5)
     with pytest.raises(ValueError):  # VAE2d refuses inputs of the wrong width

@@ -45,7 +45,9 @@ def test_train_model_accepts_it():
             return {"elbo_loss": ((x - self.w) ** 2).mean()}
 
     data = torch.full((32, 1), 2.0)
-    tr, te = train_model(Mean(), TensorLoader(data, 8, shuffle=True), TensorLoader(data, 16), epochs=2, lr=0.1)
+    tr, te = train_model(
+        Mean(), TensorLoader(data, 8, shuffle=True), TensorLoader(data, 16), epochs=2, lr=0.1
+    )
     assert len(tr["elbo_loss"]) == 8 and te["elbo_loss"][-1] < te["elbo_loss"][0]
 
 

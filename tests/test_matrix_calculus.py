@@ -7,8 +7,13 @@ import pytest
 import sympy as sp
 
 from dgm.matrix_calculus import (
-    check_covariance_update, check_covariance_update_symbolic, check_det_derivative,
-    check_inverse_bilinear_derivative, check_weights_kkt, cofactor_residual, generic_matrix,
+    check_covariance_update,
+    check_covariance_update_symbolic,
+    check_det_derivative,
+    check_inverse_bilinear_derivative,
+    check_weights_kkt,
+    cofactor_residual,
+    generic_matrix,
 )
 
 
@@ -71,10 +76,14 @@ def test_identities_by_finite_differences(n):
     A = rng.standard_normal((n, n)) + n * np.eye(n)
     x, y = rng.standard_normal(n), rng.standard_normal(n)
     A_inv_T = np.linalg.inv(A).T
-    np.testing.assert_allclose(numeric_gradient(np.linalg.det, A), np.linalg.det(A) * A_inv_T, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        numeric_gradient(np.linalg.det, A), np.linalg.det(A) * A_inv_T, rtol=1e-6, atol=1e-8
+    )
     np.testing.assert_allclose(
         numeric_gradient(lambda B: x @ np.linalg.solve(B, y), A),
-        -A_inv_T @ np.outer(x, y) @ A_inv_T, rtol=1e-6, atol=1e-8,
+        -A_inv_T @ np.outer(x, y) @ A_inv_T,
+        rtol=1e-6,
+        atol=1e-8,
     )
 
 
@@ -89,8 +98,12 @@ def test_covariance_update_is_a_strict_local_maximum(cov_check):
     # independent of sympy: the updates are numpy's weighted mean and (biased) weighted covariance
     pts = np.array([[0, 0], [2, 1], [-1, 3], [4, -2], [1, 1]], dtype=float)
     xi = np.array([1 / 2, 3 / 4, 1 / 5, 9 / 10, 1 / 3])
-    np.testing.assert_allclose(np.array(cov_check.mu_new, dtype=float).ravel(), np.average(pts, axis=0, weights=xi))
-    np.testing.assert_allclose(np.array(cov_check.sigma_new, dtype=float), np.cov(pts, rowvar=False, aweights=xi, bias=True))
+    np.testing.assert_allclose(
+        np.array(cov_check.mu_new, dtype=float).ravel(), np.average(pts, axis=0, weights=xi)
+    )
+    np.testing.assert_allclose(
+        np.array(cov_check.sigma_new, dtype=float), np.cov(pts, rowvar=False, aweights=xi, bias=True)
+    )
 
 
 def test_covariance_check_can_fail(cov_check):
@@ -106,8 +119,10 @@ def test_covariance_check_can_fail(cov_check):
 
 def test_covariance_update_beats_nearby_points(cov_check):
     f = sp.lambdify(cov_check.variables, cov_check.objective)
-    best = np.array([*cov_check.mu_new, cov_check.sigma_new[0, 0], cov_check.sigma_new[0, 1],
-                     cov_check.sigma_new[1, 1]], dtype=float)
+    best = np.array(
+        [*cov_check.mu_new, cov_check.sigma_new[0, 0], cov_check.sigma_new[0, 1], cov_check.sigma_new[1, 1]],
+        dtype=float,
+    )
     rng = np.random.default_rng(0)
     for _ in range(200):
         assert f(*(best + 0.05 * rng.standard_normal(5))) < f(*best)

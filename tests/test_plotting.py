@@ -1,15 +1,24 @@
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
 
 import dgm.plotting as plotting
-from dgm.plotting import plot_posteriors, plot_training_curves, visualize_2d_data, visualize_2d_samples
+from dgm.plotting import (
+    image_grid,
+    plot_curves,
+    plot_posteriors,
+    plot_rate_distortion,
+    plot_training_curves,
+    show_samples,
+    visualize_2d_data,
+    visualize_2d_samples,
+    visualize_images,
+)
 from dgm.vae import VAE2d
-import matplotlib.pyplot as plt
-from dgm.plotting import image_grid, plot_curves, plot_rate_distortion, show_samples, visualize_images
 
 
 def render(fig: Figure) -> bytes:
@@ -126,7 +135,6 @@ def test_posterior_plot_has_one_panel_per_point():
     assert render(fig)[:4] == b"\x89PNG"
 
 
-
 def test_grid_layout_by_hand():
     imgs = np.stack([np.full((1, 2, 3), v) for v in (0.1, 0.2, 0.3, 0.4, 0.5)])  # (5, 1, 2, 3)
     grid = image_grid(imgs, nrow=2, padding=1, pad_value=1.0)
@@ -134,7 +142,7 @@ def test_grid_layout_by_hand():
     # Image i sits at row i // 2, column i % 2; grey replicated to RGB.
     for i, v in enumerate((0.1, 0.2, 0.3, 0.4, 0.5)):
         top, left = 1 + (i // 2) * 3, 1 + (i % 2) * 4
-        np.testing.assert_allclose(grid[top:top + 2, left:left + 3], v)
+        np.testing.assert_allclose(grid[top : top + 2, left : left + 3], v)
     assert grid[0].min() == 1.0 and grid[:, 0].min() == 1.0  # padding
     np.testing.assert_allclose(grid[7:9, 5:8], 1.0)  # the empty sixth cell
     assert image_grid(np.zeros((9, 3, 4, 4))).shape == (3 * 6 + 2, 3 * 6 + 2, 3)  # nrow = sqrt(9)

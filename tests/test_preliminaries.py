@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from bookutils import glued
 from dgm.gaussians import monte_carlo_kl
+
+from bookutils import glued
 
 CHAPTER = "book/theory/preliminaries"
 
@@ -20,7 +21,9 @@ def test_monte_carlo_kl_agrees_with_torch_distributions():
     exact = float(kl_divergence(Normal(mean, log_std.exp()), Normal(mean_2, log_std_2.exp())).sum())
     estimate, se = monte_carlo_kl(mean, log_std, mean_2, log_std_2, n_samples=200_000, seed=1)
     assert se > 0 and abs(estimate - exact) < 5 * se
-    assert monte_carlo_kl(mean, log_std, n_samples=1000, seed=3) == monte_carlo_kl(mean, log_std, n_samples=1000, seed=3)
+    assert monte_carlo_kl(mean, log_std, n_samples=1000, seed=3) == monte_carlo_kl(
+        mean, log_std, n_samples=1000, seed=3
+    )
     # q = p: every sample's log-ratio is 0.
     assert monte_carlo_kl(mean, log_std, mean, log_std, n_samples=100) == (0.0, 0.0)
     with pytest.raises(ValueError, match="n_samples"):
@@ -37,5 +40,7 @@ def test_the_chapters_check_agrees_within_its_standard_errors(built_book):
     exact = float(kl_divergence(Normal(mean, log_std.exp()), Normal(0.0, 1.0)).sum())
     assert g["prelim_kl_closed"] == pytest.approx(exact, rel=1e-6)
     assert 0 < g["prelim_kl_se"] < 0.05
-    assert abs(g["prelim_kl_mc"] - g["prelim_kl_closed"]) < 4 * g["prelim_kl_se"]  # "within a few standard errors"
+    assert (
+        abs(g["prelim_kl_mc"] - g["prelim_kl_closed"]) < 4 * g["prelim_kl_se"]
+    )  # "within a few standard errors"
     assert math.isfinite(g["prelim_kl_mc"])

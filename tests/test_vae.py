@@ -83,7 +83,9 @@ def test_bad_batches_are_refused():
 
 import math  # noqa: E402
 
-from dgm.vae import CalibratedConvVAE, ConvVAE, interpolate, reconstruct  # noqa: E402
+from dgm.calibration import CalibratedConvVAE  # noqa: E402
+from dgm.reconstruction import interpolate, reconstruct  # noqa: E402
+from dgm.vae import ConvVAE  # noqa: E402
 
 SMALL = (4, 8, 8, 8)
 
@@ -106,7 +108,12 @@ def test_conv_vae_shapes(shape):
 
 def test_homework_default_architecture():
     model = ConvVAE((3, 32, 32), 256)
-    assert [m.out_channels for m in model.encoder.convs if isinstance(m, torch.nn.Conv2d)] == [32, 64, 128, 256]
+    assert [m.out_channels for m in model.encoder.convs if isinstance(m, torch.nn.Conv2d)] == [
+        32,
+        64,
+        128,
+        256,
+    ]
     assert model.decoder.base_size == (128, 4, 4)
     assert model.sample(2).shape == (2, 3, 32, 32)
 

@@ -11,8 +11,15 @@ from bookutils import glued
 pytestmark = pytest.mark.book
 
 GLUED = [
-    "kl_per_point_univariate", "kl_per_point_multivariate", "kl_per_point_free_bits", "uni_mu_abs",
-    "uni_std_dev", "uni_nonoise_ratio", "diag_penalty", "free_bits", "run_profile",
+    "kl_per_point_univariate",
+    "kl_per_point_multivariate",
+    "kl_per_point_free_bits",
+    "uni_mu_abs",
+    "uni_std_dev",
+    "uni_nonoise_ratio",
+    "diag_penalty",
+    "free_bits",
+    "run_profile",
     *(f"{m}_{f}" for m in ("uni", "multi", "fb") for f in ("nll_gap", "elbo_gap", "posterior_kl")),
 ]
 
@@ -34,8 +41,14 @@ def test_vae_2d_glues_every_number_it_states(built_book):
 def test_every_figure_is_shown_exactly_once(built_book):
     nb = json.loads(_notebook(built_book, "vae_2d").read_text())
     # plotting calls per cell, as the chapter makes them (a loop over two models makes two or four)
-    expected = {"visualize_2d_data(": 2, "plot_training_curves(": 1, "visualize_2d_samples(r.": 4,
-                "plot_posteriors(r.": 2, "visualize_2d_samples(fb.": 1, "plot_posteriors(fb.": 1}
+    expected = {
+        "visualize_2d_data(": 2,
+        "plot_training_curves(": 1,
+        "visualize_2d_samples(r.": 4,
+        "plot_posteriors(r.": 2,
+        "visualize_2d_samples(fb.": 1,
+        "plot_posteriors(fb.": 1,
+    }
     seen = {}
     for cell in nb["cells"]:
         src = "".join(cell["source"])
@@ -50,8 +63,11 @@ def test_every_figure_is_shown_exactly_once(built_book):
 def test_progress_is_one_clean_line_per_training_phase(built_book):
     nb = json.loads(_notebook(built_book, "vae_2d").read_text())
     cell = next(c for c in nb["cells"] if "result = run(settings)" in "".join(c["source"]))
-    lines = [o["data"]["text/plain"] for o in cell["outputs"] if o["output_type"] == "display_data"
-             and "epochs" in o.get("data", {}).get("text/plain", "")]
+    lines = [
+        o["data"]["text/plain"]
+        for o in cell["outputs"]
+        if o["output_type"] == "display_data" and "epochs" in o.get("data", {}).get("text/plain", "")
+    ]
     assert len(lines) in (0, 2 * 3)  # two phases for each of three models; none if all were loaded
     for line in lines:
         assert "\r" not in line and "\n" not in line and "100%" in line

@@ -15,9 +15,15 @@ from matplotlib.figure import Figure
 
 #: matplotlib's player draws its buttons with Font Awesome from a CDN; these glyphs need no download.
 _BUTTON_GLYPHS = {
-    "fa fa-minus": "&minus;", "fa fa-plus": "+", "fa fa-fast-backward": "|&lt;", "fa fa-step-backward": "&lt;",
-    "fa fa-play fa-flip-horizontal": "&#9664;", "fa fa-pause": "&#8214;", "fa fa-play": "&#9654;",
-    "fa fa-step-forward": "&gt;", "fa fa-fast-forward": "&gt;|",
+    "fa fa-minus": "&minus;",
+    "fa fa-plus": "+",
+    "fa fa-fast-backward": "|&lt;",
+    "fa fa-step-backward": "&lt;",
+    "fa fa-play fa-flip-horizontal": "&#9664;",
+    "fa fa-pause": "&#8214;",
+    "fa fa-play": "&#9654;",
+    "fa fa-step-forward": "&gt;",
+    "fa fa-fast-forward": "&gt;|",
 }
 
 
@@ -43,7 +49,9 @@ class ScrubbableFigure:
         return self.html
 
 
-def scrubbable(fig: Figure, draw: Callable[[int], object], n_frames: int, interval_ms: int = 400) -> ScrubbableFigure:
+def scrubbable(
+    fig: Figure, draw: Callable[[int], object], n_frames: int, interval_ms: int = 400
+) -> ScrubbableFigure:
     """Frames 0 ... n_frames - 1 of ``draw(t)`` on ``fig`` as a :class:`ScrubbableFigure`; closes ``fig``."""
     from matplotlib.animation import FuncAnimation
 

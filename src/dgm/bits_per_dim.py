@@ -26,8 +26,9 @@ from dgm.elbo import elbo_terms
 BIN_WIDTH = 2 / 255  # distance between neighbouring 8-bit values scaled to [-1, 1]
 
 
-def dequantize(x: torch.Tensor, bin_width: float = BIN_WIDTH,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+def dequantize(
+    x: torch.Tensor, bin_width: float = BIN_WIDTH, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """x + u with u ~ U(-bin_width/2, bin_width/2), elementwise: (...) -> (...)."""
     u = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return x + bin_width * (u - 0.5)
@@ -60,8 +61,9 @@ class BitsPerDim:
 
 
 @torch.no_grad()
-def bits_per_dim(model: nn.Module, data: torch.Tensor, bin_width: float = BIN_WIDTH,
-                 batch_size: int = 500, seed: int = 0) -> BitsPerDim:
+def bits_per_dim(
+    model: nn.Module, data: torch.Tensor, bin_width: float = BIN_WIDTH, batch_size: int = 500, seed: int = 0
+) -> BitsPerDim:
     """Dequantized negative ELBO (beta = 1) of ``data`` (N, ...) in [-1, 1] under ``model``, in bits/dim.
 
     The dequantization noise and the samples of z come from ``seed``: the same model and data give
@@ -74,7 +76,7 @@ def bits_per_dim(model: nn.Module, data: torch.Tensor, bin_width: float = BIN_WI
     generator = torch.Generator().manual_seed(seed)
     recon_sum = kl_sum = 0.0
     for i in range(0, len(data), batch_size):
-        x = dequantize(data[i:i + batch_size], bin_width, generator)
+        x = dequantize(data[i : i + batch_size], bin_width, generator)
         terms = elbo_terms(model, x, generator)  # beta = 1: the ELBO, whatever beta trained the model
         recon_sum += float(terms.recon.sum())
         kl_sum += float(terms.kl.sum())

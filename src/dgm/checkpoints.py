@@ -25,7 +25,9 @@ from dgm.training import Losses
 
 def checkpoint_dir() -> Path:
     """Where trained weights are kept: ``$DGM_CHECKPOINT_DIR``, default ``~/.cache/dgm/checkpoints``."""
-    return Path(os.environ.get("DGM_CHECKPOINT_DIR", "").strip() or Path.home() / ".cache" / "dgm" / "checkpoints")
+    return Path(
+        os.environ.get("DGM_CHECKPOINT_DIR", "").strip() or Path.home() / ".cache" / "dgm" / "checkpoints"
+    )
 
 
 def checkpoint_key(name: str, config: dict) -> str:
@@ -39,8 +41,9 @@ def checkpoint_key(name: str, config: dict) -> str:
     return f"{safe}-{digest[:16]}"
 
 
-def checkpoint_checksum(state: dict[str, torch.Tensor], train_losses: Losses, test_losses: Losses,
-                        wall_time_s: float) -> str:
+def checkpoint_checksum(
+    state: dict[str, torch.Tensor], train_losses: Losses, test_losses: Losses, wall_time_s: float
+) -> str:
     """SHA-256 of a checkpoint's content: every tensor's name, dtype, shape and bytes, and the losses.
 
     ``torch.load`` does not verify data: a flipped byte inside a weight loads silently. The checksum
@@ -62,7 +65,9 @@ def _load_checkpoint(path: Path, model: nn.Module, device: torch.device) -> Trai
     missing = {"state_dict", "train_losses", "test_losses", "wall_time_s", "checksum"} - set(saved)
     if missing:
         raise ValueError(f"no {', '.join(sorted(missing))} in it")
-    expected = checkpoint_checksum(saved["state_dict"], saved["train_losses"], saved["test_losses"], saved["wall_time_s"])
+    expected = checkpoint_checksum(
+        saved["state_dict"], saved["train_losses"], saved["test_losses"], saved["wall_time_s"]
+    )
     if saved["checksum"] != expected:
         raise ValueError("its content does not match its checksum (the file is damaged)")
     model.load_state_dict(saved["state_dict"])
@@ -114,13 +119,24 @@ def load_or_train(
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": state, "train_losses": train_losses, "test_losses": test_losses,
-                    "wall_time_s": wall, "config": json.dumps(config, sort_keys=True, default=str),
-                    "checksum": checkpoint_checksum(state, train_losses, test_losses, wall)}, tmp)
+        torch.save(
+            {
+                "state_dict": state,
+                "train_losses": train_losses,
+                "test_losses": test_losses,
+                "wall_time_s": wall,
+                "config": json.dumps(config, sort_keys=True, default=str),
+                "checksum": checkpoint_checksum(state, train_losses, test_losses, wall),
+            },
+            tmp,
+        )
         tmp.replace(path)
     except (OSError, RuntimeError) as e:  # torch reports an unwritable file as a RuntimeError
-        print(f"[dgm] could not save the checkpoint {path} ({type(e).__name__}: {e}); the trained model is "
-              "used as it is, and trains again next time: set DGM_CHECKPOINT_DIR to a writable folder to keep it")
+        print(
+            f"[dgm] could not save the checkpoint {path} ({type(e).__name__}: {e}); the trained model is "
+            "used as it is, and trains again next time: "
+            "set DGM_CHECKPOINT_DIR to a writable folder to keep it"
+        )
     finally:
         try:
             tmp.unlink(missing_ok=True)

@@ -35,8 +35,13 @@ CIFAR10_SHAPE = (3, 32, 32)
 CHANNELS = (1, 3, 4)
 
 # What a pickled numpy array needs, by module: nothing else can be loaded from a data file.
-_ARRAY_MODULES = {"numpy", "numpy.core.multiarray", "numpy._core.multiarray",
-                  "numpy.core.numeric", "numpy._core.numeric"}
+_ARRAY_MODULES = {
+    "numpy",
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core.numeric",
+    "numpy._core.numeric",
+}
 _ARRAY_NAMES = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
 
 
@@ -59,8 +64,18 @@ def _unpickle(f: IO[bytes], what: str) -> dict:
         obj = _ArrayUnpickler(f, encoding="latin1").load()
     except _Refused as e:
         raise pickle.UnpicklingError(f"{what}: {e}") from e
-    except (EOFError, pickle.UnpicklingError, UnicodeDecodeError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, OSError, zlib.error) as e:
+    except (
+        EOFError,
+        pickle.UnpicklingError,
+        UnicodeDecodeError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        OSError,
+        zlib.error,
+    ) as e:
         raise ValueError(f"{what}: not a readable data file ({type(e).__name__}: {e or 'truncated'})") from e
     if not isinstance(obj, dict):
         raise ValueError(f"{what}: expected a pickled dict, got {type(obj).__name__}")
@@ -80,15 +95,17 @@ def _cifar_batch(tar: tarfile.TarFile, archive: Path, name: str) -> np.ndarray:
     data = np.asarray(batch.get("data"))
     n_dims = int(np.prod(CIFAR10_SHAPE))
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != n_dims:
-        raise ValueError(f"{archive}:{member}: expected uint8 data of shape (N, {n_dims}), "
-                         f"got {data.dtype} {data.shape}")
+        raise ValueError(
+            f"{archive}:{member}: expected uint8 data of shape (N, {n_dims}), got {data.dtype} {data.shape}"
+        )
     if len(batch.get("labels", ())) != len(data):
         raise ValueError(f"{archive}:{member}: {len(batch.get('labels', ()))} labels for {len(data)} images")
     return data.reshape(-1, *CIFAR10_SHAPE)  # each row: 1024 red, 1024 green, 1024 blue, row-major
 
 
 def read_cifar10_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse ``cifar-10-python.tar.gz`` without extracting it: train (50000, 3, 32, 32), test (10000, ...), uint8."""
+    """Parse ``cifar-10-python.tar.gz`` without extracting it: train (50000, 3, 32, 32),
+    test (10000, ...), uint8."""
     path = Path(path)
     try:
         return _read_cifar10_archive(path)
@@ -119,10 +136,15 @@ def check_count(name: str, n: int | None) -> None:
         raise ValueError(f"{name} must be a positive number of images or None (all), got {n!r}")
 
 
-def load_cifar10(root: Path | str | None = None, download: bool = True,
-                 source: RemoteFile = CIFAR10, n_train: int | None = None,
-                 n_test: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 as float32 in [0, 1]: train (50000, 3, 32, 32), test (10000, 3, 32, 32), in the data set's order.
+def load_cifar10(
+    root: Path | str | None = None,
+    download: bool = True,
+    source: RemoteFile = CIFAR10,
+    n_train: int | None = None,
+    n_test: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 as float32 in [0, 1]: train (50000, 3, 32, 32), test (10000, 3, 32, 32), in the
+    data set's order.
 
     The archive is kept under ``root`` (default ``$DGM_DATA_DIR`` or ``~/.cache/dgm``), downloaded
     if missing and ``download``, and used only if its MD5 is the published one. Raises
@@ -137,8 +159,9 @@ def load_cifar10(root: Path | str | None = None, download: bool = True,
     return to_unit_float(train[:n_train]), to_unit_float(test[:n_test])
 
 
-def load_pickle(path: Path | str, flatten: bool = False,
-                binarize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_pickle(
+    path: Path | str, flatten: bool = False, binarize: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The course's format (a pickled dict of NHWC 0-255 ``train``/``test``) -> NCHW float32 in [0, 1].
 
     ``binarize`` maps a pixel to 1 when its value is at least 128 (above 0.5 after scaling), else 0;
@@ -154,15 +177,19 @@ def load_pickle(path: Path | str, flatten: bool = False,
         if x.ndim != 4:
             raise ValueError(f"{path}: {key} must be NHWC images (4 dimensions), got shape {x.shape}")
         if x.shape[3] not in CHANNELS and x.shape[1] in CHANNELS:
-            raise ValueError(f"{path}: {key} has shape {x.shape}, channels first (N, C, H, W); the course's "
-                             "format is channels last (N, H, W, C): transpose it with x.transpose(0, 2, 3, 1)")
+            raise ValueError(
+                f"{path}: {key} has shape {x.shape}, channels first (N, C, H, W); the course's "
+                "format is channels last (N, H, W, C): transpose it with x.transpose(0, 2, 3, 1)"
+            )
         if x.shape[3] not in CHANNELS:
             raise ValueError(f"{path}: {key} has {x.shape[3]} channels in its last axis; expected 1, 3 or 4")
         if x.size and (x.min() < 0 or x.max() > 255 or not np.array_equal(x, np.round(x))):
             raise ValueError(f"{path}: {key} must hold integer pixel values 0-255")
         if binarize and x.size and x.max() <= 1:
-            raise ValueError(f"{path}: {key} holds only 0 and 1 (already binary?): binarize=True thresholds "
-                             "0-255 pixels at 128 and would turn every pixel to 0; load it with binarize=False")
+            raise ValueError(
+                f"{path}: {key} holds only 0 and 1 (already binary?): binarize=True thresholds "
+                "0-255 pixels at 128 and would turn every pixel to 0; load it with binarize=False"
+            )
         x = x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
         x = (x >= 128).astype(np.float32) if binarize else to_unit_float(x)
         if flatten:

@@ -21,12 +21,15 @@ from dgm.vae import VAE2d, check_batch, model_device
 def kl_per_dimension(mu_z: torch.Tensor, log_std_z: torch.Tensor) -> torch.Tensor:
     """KL(q(z_j | x) || N(0, 1)) averaged over the batch, one value per latent dimension: (B, d) -> (d,)."""
     if mu_z.dim() != 2 or mu_z.shape != log_std_z.shape or mu_z.shape[0] == 0:
-        raise ValueError(f"need two non-empty (B, d) tensors, got {tuple(mu_z.shape)} and {tuple(log_std_z.shape)}")
+        raise ValueError(
+            f"need two non-empty (B, d) tensors, got {tuple(mu_z.shape)} and {tuple(log_std_z.shape)}"
+        )
     return get_normal_KL(mu_z, log_std_z).mean(dim=0)
 
 
 def free_bits_kl(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
-    """sum_j max(kappa, KL_j), kappa = free_bits, over the per-dimension average KLs (free bits, Kingma et al. 2016): (d,) -> ()."""
+    """sum_j max(kappa, KL_j), kappa = free_bits, over the per-dimension average KLs (free bits,
+    Kingma et al. 2016): (d,) -> ()."""
     if free_bits < 0:
         raise ValueError(f"free_bits must be >= 0 nats, got {free_bits}")
     if kl_dims.dim() != 1:
@@ -41,8 +44,14 @@ class FreeBitsVAE2d(VAE2d):
     monitored); ``free_bits_loss = recon_loss + sum_j max(free_bits, KL_j)``.
     """
 
-    def __init__(self, n_in: int, n_latent: int, enc_hidden_sizes: list[int], dec_hidden_sizes: list[int],
-                 free_bits: float) -> None:
+    def __init__(
+        self,
+        n_in: int,
+        n_latent: int,
+        enc_hidden_sizes: list[int],
+        dec_hidden_sizes: list[int],
+        free_bits: float,
+    ) -> None:
         super().__init__(n_in, n_latent, enc_hidden_sizes, dec_hidden_sizes)
         if free_bits < 0:
             raise ValueError(f"free_bits must be >= 0 nats, got {free_bits}")
@@ -78,10 +87,14 @@ def diagonal_fit_penalty(cov) -> float:
 
 
 def get_latent_stats(
-    model: VAE2d, test_data: np.ndarray, use_cuda: bool = False, batch_size: int = 3000,
+    model: VAE2d,
+    test_data: np.ndarray,
+    use_cuda: bool = False,
+    batch_size: int = 3000,
     generator: torch.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Means and stds of q(z | x) on a random batch of ``batch_size`` test points: two (b, n_latent) arrays."""
+    """Means and stds of q(z | x) on a random batch of ``batch_size`` test points:
+    two (b, n_latent) arrays."""
     device = torch.device("cuda") if use_cuda else model_device(model)
     if model_device(model) != device:
         raise ValueError(f"the model is on {model_device(model)}, not on {device}; move it or set use_cuda")

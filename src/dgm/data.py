@@ -72,8 +72,9 @@ def to_image_scale(x: torch.Tensor) -> np.ndarray:
     return (x.detach().clamp(-1, 1) * 0.5 + 0.5).cpu().numpy()
 
 
-def load_image_patches(size: int = 32, train_stride: int = 4, test_stride: int = 8,
-                       test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def load_image_patches(
+    size: int = 32, train_stride: int = 4, test_stride: int = 8, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Colour patches (N, 3, size, size) in [0, 1] from scikit-learn's two sample photographs.
 
     The rightmost ``test_fraction`` of each photograph's columns gives the test patches, the rest
@@ -87,7 +88,10 @@ def load_image_patches(size: int = 32, train_stride: int = 4, test_stride: int =
     train, test = [], []
     for photo in load_sample_images().images:  # (427, 640, 3) uint8
         split = photo.shape[1] - round(photo.shape[1] * test_fraction)
-        for region, stride, out in ((photo[:, :split], train_stride, train), (photo[:, split:], test_stride, test)):
+        for region, stride, out in (
+            (photo[:, :split], train_stride, train),
+            (photo[:, split:], test_stride, test),
+        ):
             if min(region.shape[:2]) < size:
                 raise ValueError(f"a {region.shape[:2]} region cannot hold {size}x{size} patches")
             windows = np.lib.stride_tricks.sliding_window_view(region, (size, size), axis=(0, 1))
@@ -115,8 +119,10 @@ class ImageData:
         sizes = f"{len(self.train)} train / {len(self.test)} test images"
         if self.name == "cifar10":
             return f"CIFAR-10, {sizes} (archive MD5 verified)"
-        return (f"STAND-IN, not CIFAR-10: 32x32 patches of scikit-learn's sample photographs, {sizes} "
-                f"({self.stand_in_reason})")
+        return (
+            f"STAND-IN, not CIFAR-10: 32x32 patches of scikit-learn's sample photographs, {sizes} "
+            f"({self.stand_in_reason})"
+        )
 
     def fingerprint(self) -> str:
         """The data's identity for checkpoint keys: its name and a hash of the arrays."""
@@ -133,25 +139,34 @@ class ImageData:
     def _repr_html_(self) -> str:
         """An admonition for the top of a chapter: a warning when the stand-in is used."""
         if self.name == "cifar10":
-            return ('<div class="admonition note"><p class="admonition-title">Data: CIFAR-10</p>'
-                    f"<p>{html.escape(self.description)}.</p></div>")
-        return ('<div class="admonition warning"><p class="admonition-title">'
-                "These images are a stand-in, not CIFAR-10</p>"
-                "<p>This build uses patches of 32x32 pixels cut from the two photographs that ship "
-                f"with scikit-learn ({len(self.train)} for training, {len(self.test)} for testing, "
-                "from separate parts of each photograph), because "
-                f"{html.escape(self.stand_in_reason or 'it was asked for')}. Every number and figure "
-                "on this page is about these patches. Build with network access (or with the archive "
-                f"in <code>$DGM_DATA_DIR</code>) and <code>{DATASET_ENV}=cifar10</code> for CIFAR-10."
-                "</p></div>")
+            return (
+                '<div class="admonition note"><p class="admonition-title">Data: CIFAR-10</p>'
+                f"<p>{html.escape(self.description)}.</p></div>"
+            )
+        return (
+            '<div class="admonition warning"><p class="admonition-title">'
+            "These images are a stand-in, not CIFAR-10</p>"
+            "<p>This build uses patches of 32x32 pixels cut from the two photographs that ship "
+            f"with scikit-learn ({len(self.train)} for training, {len(self.test)} for testing, "
+            "from separate parts of each photograph), because "
+            f"{html.escape(self.stand_in_reason or 'it was asked for')}. Every number and figure "
+            "on this page is about these patches. Build with network access (or with the archive "
+            f"in <code>$DGM_DATA_DIR</code>) and <code>{DATASET_ENV}=cifar10</code> for CIFAR-10."
+            "</p></div>"
+        )
 
     def __repr__(self) -> str:
         return f"ImageData({self.description})"
 
 
-def load_image_data(dataset: str | None = None, profile: str | None = None,
-                    root: Path | str | None = None, source: RemoteFile = CIFAR10,
-                    n_train: int | None = None, n_test: int | None = None) -> ImageData:
+def load_image_data(
+    dataset: str | None = None,
+    profile: str | None = None,
+    root: Path | str | None = None,
+    source: RemoteFile = CIFAR10,
+    n_train: int | None = None,
+    n_test: int | None = None,
+) -> ImageData:
     """The chapter's images: ``dataset`` (default ``$DGM_DATASET``) or, if unset, CIFAR-10 with a fallback.
 
     ``cifar10`` asked for explicitly and unavailable raises :class:`DataUnavailableError`.
@@ -168,12 +183,16 @@ def load_image_data(dataset: str | None = None, profile: str | None = None,
 
     choice = os.environ.get(DATASET_ENV, "").strip() if dataset is None else dataset
     if choice and choice not in IMAGE_DATASETS:
-        raise ValueError(f"unknown data set {choice!r} (from {DATASET_ENV}); valid: {', '.join(IMAGE_DATASETS)}")
+        raise ValueError(
+            f"unknown data set {choice!r} (from {DATASET_ENV}); valid: {', '.join(IMAGE_DATASETS)}"
+        )
     if choice == "cifar10":
         try:
             return ImageData(*load_cifar10(root, download=True, source=source, **sizes), name="cifar10")
         except DataUnavailableError as e:
-            raise DataUnavailableError(f"CIFAR-10 was asked for ({DATASET_ENV}=cifar10) but is unavailable: {e}") from e
+            raise DataUnavailableError(
+                f"CIFAR-10 was asked for ({DATASET_ENV}=cifar10) but is unavailable: {e}"
+            ) from e
     if choice == "patches":
         reason = f"{DATASET_ENV}=patches asked for it"
     elif (current_profile() if profile is None else profile) == "smoke":

@@ -112,7 +112,8 @@ def _remove_orphaned_parts(target: Path) -> None:
 
 
 def _download(url: str, target: Path, md5: str, size: int, timeout_s: float) -> None:
-    """Stream at most ``size`` bytes of ``url`` into a temporary file, check size and MD5, rename to ``target``."""
+    """Stream at most ``size`` bytes of ``url`` into a temporary file, check size and MD5, rename
+    to ``target``."""
     tmp = _part_name(target, os.getpid())
     with _signals_raise():  # outermost: the partial file is gone before a signal takes effect
         _stream(url, target, tmp, md5, size, timeout_s)
@@ -125,15 +126,21 @@ def _stream(url: str, target: Path, tmp: Path, md5: str, size: int, timeout_s: f
         with urllib.request.urlopen(url, timeout=timeout_s) as response, open(tmp, "wb") as out:
             announced = response.headers.get("Content-Length") if hasattr(response, "headers") else None
             if announced is not None and announced.isdigit() and int(announced) != size:
-                raise ChecksumError(f"{url} announces {int(announced)} bytes for {target.name}, expected {size}: refused")
+                raise ChecksumError(
+                    f"{url} announces {int(announced)} bytes for {target.name}, expected {size}: refused"
+                )
             while chunk := response.read(min(CHUNK, size + 1 - written)):
                 written += len(chunk)
                 if written > size:
-                    raise ChecksumError(f"{url} sent more than the {size} bytes of {target.name}: stopped and discarded")
+                    raise ChecksumError(
+                        f"{url} sent more than the {size} bytes of {target.name}: stopped and discarded"
+                    )
                 h.update(chunk)
                 out.write(chunk)
         if written != size:
-            raise ChecksumError(f"{target.name} from {url} has {written} bytes, expected {size}: partial download, discarded")
+            raise ChecksumError(
+                f"{target.name} from {url} has {written} bytes, expected {size}: partial download, discarded"
+            )
         got = h.hexdigest()
         if got != md5:
             raise ChecksumError(
@@ -145,8 +152,9 @@ def _stream(url: str, target: Path, tmp: Path, md5: str, size: int, timeout_s: f
         tmp.unlink(missing_ok=True)
 
 
-def fetch(remote: RemoteFile, directory: Path | None = None, download: bool = True,
-          timeout_s: float = 30.0) -> Path:
+def fetch(
+    remote: RemoteFile, directory: Path | None = None, download: bool = True, timeout_s: float = 30.0
+) -> Path:
     """The path of ``remote`` in ``directory`` (default :func:`data_dir`), verified; download it if needed.
 
     A cached copy with a wrong size or checksum is replaced by a verified download when
@@ -163,8 +171,10 @@ def fetch(remote: RemoteFile, directory: Path | None = None, download: bool = Tr
             return target
         what = f"MD5 {got}, expected {remote.md5}" if got else f"{actual} bytes, expected {remote.size}"
         if not download:
-            raise ChecksumError(f"cached {target} has {what}; left as it is (download=False): delete it, or fetch "
-                                "with download=True to replace it with a verified copy")
+            raise ChecksumError(
+                f"cached {target} has {what}; left as it is (download=False): delete it, or fetch "
+                "with download=True to replace it with a verified copy"
+            )
         problems.append(f"cached {target} had {what}; replacing it")
     if not download:
         problems.append(f"{target} is not there and download=False")

@@ -42,22 +42,31 @@ class ELBOTerms:
 
 
 def negative_elbo_terms(
-    x: torch.Tensor, mu_z: torch.Tensor, log_std_z: torch.Tensor, mu_x: torch.Tensor, log_std_x: torch.Tensor,
+    x: torch.Tensor,
+    mu_z: torch.Tensor,
+    log_std_z: torch.Tensor,
+    mu_x: torch.Tensor,
+    log_std_x: torch.Tensor,
 ) -> ELBOTerms:
-    """-log N(x | mu_x, std_x^2) and KL(N(mu_z, std_z^2) || N(0, I)): x, mu_x, log_std_x (B, ...); mu_z (B, d).
+    """-log N(x | mu_x, std_x^2) and KL(N(mu_z, std_z^2) || N(0, I)): x, mu_x, log_std_x (B, ...);
+    mu_z (B, d).
 
     ``mu_x`` and ``log_std_x`` are the decoder's outputs at a sample of q(z | x); the result's
     ``recon`` is (B,), its ``kl_dims`` (B, d).
     """
     if mu_z.dim() != 2 or mu_z.shape != log_std_z.shape or x.shape[:1] != mu_z.shape[:1]:
-        raise ValueError(f"need mu_z, log_std_z of shape (B, d) for x of shape (B, ...), got "
-                         f"{tuple(mu_z.shape)}, {tuple(log_std_z.shape)} and {tuple(x.shape)}")
+        raise ValueError(
+            f"need mu_z, log_std_z of shape (B, d) for x of shape (B, ...), got "
+            f"{tuple(mu_z.shape)}, {tuple(log_std_z.shape)} and {tuple(x.shape)}"
+        )
     recon = get_normal_nll(x, mu_x, log_std_x).flatten(1).sum(dim=1)
     return ELBOTerms(recon=recon, kl_dims=get_normal_KL(mu_z, log_std_z))
 
 
 def elbo_terms(
-    model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None,
+    model: nn.Module,
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
     decoder_log_std: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> ELBOTerms:
     """Encode x (B, ...), sample z ~ q(z | x) by reparameterisation, decode, and return the two terms.

@@ -44,14 +44,20 @@ def normal_score(z: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) -> Gr
 
 def _check(mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor, min_samples: int = 1) -> None:
     if mu.dim() != 1 or mu.shape != log_std.shape:
-        raise ValueError(f"mu and log_std must both have shape (D,), got {tuple(mu.shape)} and {tuple(log_std.shape)}")
+        raise ValueError(
+            f"mu and log_std must both have shape (D,), got {tuple(mu.shape)} and {tuple(log_std.shape)}"
+        )
     if eps.dim() != 3 or eps.shape[-1] != mu.shape[0]:
         raise ValueError(f"eps must have shape (R, S, D) with D = {mu.shape[0]}, got {tuple(eps.shape)}")
     if eps.shape[0] < 1 or eps.shape[1] < min_samples:
-        raise ValueError(f"need R >= 1 estimates of S >= {min_samples} samples each, got eps of shape {tuple(eps.shape)}")
+        raise ValueError(
+            f"need R >= 1 estimates of S >= {min_samples} samples each, got eps of shape {tuple(eps.shape)}"
+        )
 
 
-def _elbo_integrand(log_joint: LogJoint, z: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+def _elbo_integrand(
+    log_joint: LogJoint, z: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor
+) -> torch.Tensor:
     """f(z) = log p(x, z) - log q(z | phi): (R, S, D) -> (R, S)."""
     log_p = log_joint(z)
     if not isinstance(log_p, torch.Tensor) or log_p.shape != z.shape[:-1]:
@@ -60,7 +66,9 @@ def _elbo_integrand(log_joint: LogJoint, z: torch.Tensor, mu: torch.Tensor, log_
     return log_p - normal_log_prob(z, mu, log_std)
 
 
-def score_function_grad(log_joint: LogJoint, mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor) -> Grad:
+def score_function_grad(
+    log_joint: LogJoint, mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor
+) -> Grad:
     """Score-function (REINFORCE) estimate ``mean_s f(z_s) grad log q(z_s)``: eps (R, S, D) -> two (R, D).
 
     The entropy term's extra ``-E_q[grad log q] = 0`` is left out. ``log_joint`` is only evaluated,
@@ -94,7 +102,8 @@ def score_function_baseline_grad(
 
 
 def reparam_grad(log_joint: LogJoint, mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor) -> Grad:
-    """Reparameterisation estimate ``mean_s grad_phi f(mu + exp(log_std) * eps_s)``: eps (R, S, D) -> two (R, D).
+    """Reparameterisation estimate ``mean_s grad_phi f(mu + exp(log_std) * eps_s)``:
+    eps (R, S, D) -> two (R, D).
 
     Each of the R estimates gets its own copy of phi, so one backward pass returns all of them.
     """
@@ -109,7 +118,9 @@ def reparam_grad(log_joint: LogJoint, mu: torch.Tensor, log_std: torch.Tensor, e
     return grad_mu, grad_log_std
 
 
-def gradient_inside_grad(log_joint: LogJoint, mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor) -> Grad:
+def gradient_inside_grad(
+    log_joint: LogJoint, mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor
+) -> Grad:
     """The WRONG estimate that moves grad_phi inside the integral: ``mean_s grad_phi f(z_s)``, z_s held fixed.
 
     With z fixed only ``-log q`` depends on phi, so this is ``-mean_s grad log q(z_s)``: its
@@ -131,7 +142,8 @@ ESTIMATORS: dict[str, Callable[..., Grad]] = {
 
 @dataclass(frozen=True)
 class GaussianTarget:
-    """A model whose posterior is Gaussian: ``log p(x, z) = log p(x) + log N(z | mean, diag(exp(log_std)^2))``.
+    """A model whose posterior is Gaussian:
+    ``log p(x, z) = log p(x) + log N(z | mean, diag(exp(log_std)^2))``.
 
     Then ``L(phi) = log p(x) - KL(q || posterior)``, so the true gradient is known in closed form.
     """

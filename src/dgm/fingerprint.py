@@ -11,7 +11,8 @@ TOOLING = ("book",)
 
 
 def hash_source(h, folder: Path, label: str, skip: tuple[str, ...] = ()) -> None:
-    """Feed every ``*.py`` under ``folder`` (path and bytes), but those under the subfolders ``skip``, to ``h``."""
+    """Feed every ``*.py`` under ``folder`` (path and bytes), but those under the subfolders
+    ``skip``, to ``h``."""
     for p in sorted(q for q in Path(folder).rglob("*.py") if "__pycache__" not in q.parts):
         rel = p.relative_to(folder)
         if rel.parts[0] in skip:

@@ -90,9 +90,7 @@ def get_normal_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -
     return log_std + 0.5 * LOG_2PI + 0.5 * scaled_square(x - mean, log_std)
 
 
-def sample_normal(
-    mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor | None = None
-) -> torch.Tensor:
+def sample_normal(mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
     """Reparameterised sample ``mean + exp(log_std) * eps``, eps ~ N(0, I): (...) -> (...).
 
     Gradients flow to ``mean`` and ``log_std`` (the reparameterisation trick, Kingma & Welling
@@ -115,7 +113,8 @@ def monte_carlo_kl(
     n_samples: int = 10_000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Monte Carlo KL(q || p) of diagonal Gaussians, summed over dimensions, and its standard error: (d,) -> 2 floats.
+    """Monte Carlo KL(q || p) of diagonal Gaussians, summed over dimensions, and its standard error:
+    (d,) -> 2 floats.
 
     The average of ``log q(z) - log p(z)`` over ``n_samples`` reparameterised samples ``z`` of q
     (``None`` for ``mean_2``/``log_std_2``: the standard normal p). It estimates :func:`get_normal_KL`

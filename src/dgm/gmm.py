@@ -172,8 +172,9 @@ def initial_params(X: np.ndarray, n_components: int, seed: int = 0) -> GMMParams
     if len(np.unique(X[idx], axis=0)) < n_components:  # repeated points: draw among distinct values
         distinct = len(np.unique(X, axis=0))
         if distinct < n_components:
-            raise ValueError(f"X has {distinct} distinct points: {n_components} components cannot start at "
-                             "distinct means")
+            raise ValueError(
+                f"X has {distinct} distinct points: {n_components} components cannot start at distinct means"
+            )
         seen: set[bytes] = set()
         idx = []
         for i in rng.permutation(n):
@@ -185,9 +186,7 @@ def initial_params(X: np.ndarray, n_components: int, seed: int = 0) -> GMMParams
                     break
     means = X[np.asarray(idx)]
     cov = np.atleast_2d(np.cov(X, rowvar=False, bias=True)) + 1e-6 * np.eye(m)
-    return GMMParams(
-        np.full(n_components, 1.0 / n_components), means, np.repeat(cov[None], n_components, 0)
-    )
+    return GMMParams(np.full(n_components, 1.0 / n_components), means, np.repeat(cov[None], n_components, 0))
 
 
 def sample_gmm(params: GMMParams, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -209,9 +208,7 @@ def _check_X(X: Any, n_components: int | None = None) -> np.ndarray:
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)
-        raise ValueError(
-            f"X contains NaN or infinite values in {rows.size} row(s), first at row {rows[0]}"
-        )
+        raise ValueError(f"X contains NaN or infinite values in {rows.size} row(s), first at row {rows[0]}")
     if n_components is None:
         return X
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
@@ -219,9 +216,7 @@ def _check_X(X: Any, n_components: int | None = None) -> np.ndarray:
     if n_components < 1:
         raise ValueError(f"n_components must be >= 1, got {n_components}")
     if X.shape[0] < n_components:
-        raise ValueError(
-            f"fewer points than components: {X.shape[0]} points, {n_components} components"
-        )
+        raise ValueError(f"fewer points than components: {X.shape[0]} points, {n_components} components")
     return X
 
 
@@ -299,6 +294,11 @@ def fit_gmm(
             break
     log_likelihoods.append(e_step(X, params)[1])
     return GMMFit(
-        params.weights, params.means, params.covariances,
-        np.asarray(log_likelihoods), done, converged, float(reg_covar),
+        params.weights,
+        params.means,
+        params.covariances,
+        np.asarray(log_likelihoods),
+        done,
+        converged,
+        float(reg_covar),
     )

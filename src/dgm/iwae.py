@@ -59,7 +59,9 @@ def log_importance_weights(
     for start in range(0, k, chunk_size):
         n = min(chunk_size, k - start)
         eps = torch.randn(
-            (n, n_batch, n_latent), generator=generator, dtype=mu_z.dtype,
+            (n, n_batch, n_latent),
+            generator=generator,
+            dtype=mu_z.dtype,
             device=generator.device if generator is not None else mu_z.device,
         ).to(mu_z.device)
         z = mu_z + torch.exp(log_std_z) * eps  # (n, B, n_latent)
@@ -98,7 +100,11 @@ def iwae_bound(
 
 
 def repeated_iwae_bound(
-    model: torch.nn.Module, x: torch.Tensor, k: int, repeats: int, generator: torch.Generator | None = None,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    k: int,
+    repeats: int,
+    generator: torch.Generator | None = None,
     max_latent: int = 2**18,
 ) -> torch.Tensor:
     """``repeats`` independent one-draw estimates of L_K for each example: x (B, D) -> (repeats, B).
@@ -119,10 +125,14 @@ def repeated_iwae_bound(
 
 
 def chi_square(
-    model: torch.nn.Module, x: torch.Tensor, log_px: torch.Tensor, n_samples: int,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    log_px: torch.Tensor,
+    n_samples: int,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """chi^2(p(z | x) || q(z | x)) = Var_q[w] / p(x)^2 = E_q[(w / p(x))^2] - 1, by Monte Carlo: (B, D) -> (B,).
+    """chi^2(p(z | x) || q(z | x)) = Var_q[w] / p(x)^2 = E_q[(w / p(x))^2] - 1, by Monte Carlo:
+    (B, D) -> (B,).
 
     ``log_px`` (B,) is the exact log p(x); then w / p(x) = p(z | x) / q(z | x).
     """

@@ -22,11 +22,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from dgm.elbo import negative_elbo_terms
 from dgm.gaussians import LOG_2PI
 
 
@@ -53,11 +51,16 @@ def latent_grid(extent: float = 6.0, step: float = 0.1, device: torch.device | s
     return LatentGrid(axis, extent / half)
 
 
-def _check_inputs(model: nn.Module, x: torch.Tensor, max_latent: int = 2) -> torch.device:
-    if not (callable(getattr(model, "decode", None)) and isinstance(getattr(model, "n_latent", None), int)
-            and isinstance(getattr(model, "n_in", None), int)):
-        raise TypeError(f"{type(model).__name__} is not a VAE on vectors: the latent-space integrals need a model "
-                        "with n_in, n_latent and decode(z) -> (mu_x, log_std_x), such as VAE2d")
+def check_inputs(model: nn.Module, x: torch.Tensor, max_latent: int = 2) -> torch.device:
+    if not (
+        callable(getattr(model, "decode", None))
+        and isinstance(getattr(model, "n_latent", None), int)
+        and isinstance(getattr(model, "n_in", None), int)
+    ):
+        raise TypeError(
+            f"{type(model).__name__} is not a VAE on vectors: the latent-space integrals need a model "
+            "with n_in, n_latent and decode(z) -> (mu_x, log_std_x), such as VAE2d"
+        )
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2 or x.shape[0] == 0:
@@ -75,7 +78,7 @@ def _check_inputs(model: nn.Module, x: torch.Tensor, max_latent: int = 2) -> tor
     return device
 
 
-def _eval_mode(model: nn.Module, fn: Callable, *args):
+def eval_mode(model: nn.Module, fn: Callable, *args):
     """``fn(*args)`` without gradients and in eval mode, restoring the model's mode afterwards."""
     was_training = model.training
     model.eval()
@@ -89,7 +92,7 @@ def _eval_mode(model: nn.Module, fn: Callable, *args):
 def _decode(model: nn.Module, z: torch.Tensor, batch_size: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
     """Decoder parameters at latent points z (N, 2), as float64: mu_x, log_std_x, each (N, D)."""
     dtype = next(model.parameters()).dtype
-    outs = _eval_mode(model, lambda: [model.decode(zb.to(dtype)) for zb in z.split(batch_size)])
+    outs = eval_mode(model, lambda: [model.decode(zb.to(dtype)) for zb in z.split(batch_size)])
     mu_x = torch.cat([o[0] for o in outs]).double()
     log_std_x = torch.cat([o[1] for o in outs]).double()
     if not (torch.isfinite(mu_x).all() and torch.isfinite(log_std_x).all()):
@@ -136,11 +139,17 @@ Quantity = Callable[[torch.Tensor, float, torch.Tensor], tuple[torch.Tensor, tor
 
 
 def _adaptive_grid(
-    model: nn.Module, x: torch.Tensor, quantity: Quantity,
-    extent: float, step: float, tol: float, max_refinements: int, max_elements: int,
+    model: nn.Module,
+    x: torch.Tensor,
+    quantity: Quantity,
+    extent: float,
+    step: float,
+    tol: float,
+    max_refinements: int,
+    max_elements: int,
 ) -> torch.Tensor:
     """``quantity`` per example on grids refined until the step-halving check passes: (B, D) -> (B,)."""
-    device = _check_inputs(model, x)
+    device = check_inputs(model, x)
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
     if isinstance(max_refinements, bool) or not isinstance(max_refinements, int) or max_refinements < 0:
@@ -157,7 +166,11 @@ def _adaptive_grid(
             lj = joint(x[idx])  # (b, n, n)
             fine, other_edge = quantity(lj, grid.step, idx)
             coarse, _ = quantity(lj[:, ::2, ::2], 2 * grid.step, idx)  # the same rule on every other point
-            edge = _edge_log_fraction(lj) if other_edge is None else torch.maximum(_edge_log_fraction(lj), other_edge)
+            edge = (
+                _edge_log_fraction(lj)
+                if other_edge is None
+                else torch.maximum(_edge_log_fraction(lj), other_edge)
+            )
             edge_ok = edge <= math.log(tol / 100)
             step_ok = (fine - coarse).abs() <= tol
             ok = edge_ok & step_ok
@@ -186,7 +199,8 @@ def exact_log_likelihood(
     max_refinements: int = 4,
     max_elements: int = 2**23,
 ) -> torch.Tensor:
-    """log p(x) = log ∫ p(x | z) N(z | 0, I) dz per example, by quadrature on a 2d latent grid: (B, D) -> (B,).
+    """log p(x) = log ∫ p(x | z) N(z | 0, I) dz per example, by quadrature on a 2d latent grid:
+    (B, D) -> (B,).
 
     The rectangle rule on ``[-extent, extent]^2`` with spacing ``step`` is compared with the rule
     on every other point (spacing ``2 step``). Its error shrinks at least like the step squared,
@@ -207,7 +221,7 @@ def exact_log_likelihood(
 
 
 def _encode(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mu_z, log_std_z = _eval_mode(model, model.encode, x)
+    mu_z, log_std_z = eval_mode(model, model.encode, x)
     return mu_z.double(), log_std_z.double()
 
 
@@ -224,9 +238,10 @@ def posterior_kl(
 
     The true posterior p(z | x) = p(x | z) p(z) / p(x) and the encoder's q(z | x) are evaluated on
     the grid and normalised there; KL = sum_g q_g (log q_g - log p_g). Accuracy control as in
-    :func:`exact_log_likelihood`, the grid also widened until q(z | x) has decayed at its edge. The model needs ``encode(x) -> (mu_z, log_std_z)`` as well.
+    :func:`exact_log_likelihood`, the grid also widened until q(z | x) has decayed at its edge. The
+    model needs ``encode(x) -> (mu_z, log_std_z)`` as well.
     """
-    _check_inputs(model, x)
+    check_inputs(model, x)
     mu_z, log_std_z = _encode(model, x)  # (B, 2) each
 
     def kl(lj: torch.Tensor, step: float, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,47 +271,15 @@ class GridPosterior:
     log_px: torch.Tensor  # (B,): log p(x) by the same rule
 
 
-def true_posterior(model: nn.Module, x: torch.Tensor, extent: float = 4.0, step: float = 0.05) -> GridPosterior:
+def true_posterior(
+    model: nn.Module, x: torch.Tensor, extent: float = 4.0, step: float = 0.05
+) -> GridPosterior:
     """p(z | x) = p(x | z) p(z) / p(x) on the grid ``[-extent, extent]^2``: (B, D) -> log density (B, n, n).
 
     For plotting a few examples (memory grows as B n^2); the density sums to 1 / step^2 on the grid.
     """
-    device = _check_inputs(model, x)
+    device = check_inputs(model, x)
     grid = latent_grid(extent, step, device)
     lj = _GridJoint(model, grid, device)(x)
     log_px = torch.logsumexp(lj.flatten(1), dim=1) + 2 * math.log(grid.step)
     return GridPosterior(grid.axis, grid.step, lj - log_px[:, None, None], log_px)
-
-
-def quadrature_elbo(model: nn.Module, x: torch.Tensor, n_nodes: int = 32, batch_size: int = 64) -> torch.Tensor:
-    """ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || N(0, I)) per example, without sampling noise: (B, D) -> (B,).
-
-    The expectation under q(z | x) = N(mu_z, diag(std_z^2)) is computed by Gauss-Hermite
-    quadrature with ``n_nodes`` nodes per latent dimension (z = mu_z + std_z * eps on the
-    tensor-product nodes eps of N(0, I)); the KL term is the closed form. Exact for linear
-    decoders; for ReLU decoders the kinks limit the error per example to about 1e-3 nats, and
-    averages over many examples agree with the grid's log p(x) - KL(q || p(z | x)) to about
-    1e-4. Any latent dimension up to 4 (cost n_nodes^d decoder calls per example).
-    """
-    device = _check_inputs(model, x, max_latent=4)
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)  # for the weight exp(-eps^2 / 2)
-    nodes = torch.tensor(nodes, dtype=torch.float64, device=device)
-    log_w = torch.log(torch.tensor(weights / weights.sum(), dtype=torch.float64, device=device))
-    dtype = next(model.parameters()).dtype
-
-    def elbo(xb: torch.Tensor) -> torch.Tensor:
-        mu_z, log_std_z = (t.double() for t in model.encode(xb))  # (b, d) each
-        b, d = mu_z.shape
-        eps = torch.cartesian_prod(*[nodes] * d).view(-1, d)  # (K, d), K = n_nodes^d
-        w = torch.cartesian_prod(*[log_w] * d).view(-1, d).sum(dim=1).exp()  # (K,)
-        z = mu_z[:, None, :] + torch.exp(log_std_z)[:, None, :] * eps[None]  # (b, K, d)
-        mu_x, log_std_x = (t.double() for t in model.decode(z.reshape(-1, d).to(dtype)))  # (b K, D)
-        xr = xb.double().repeat_interleave(eps.shape[0], dim=0)  # (b K, D)
-        def per_node(t: torch.Tensor) -> torch.Tensor:
-            return t.repeat_interleave(eps.shape[0], dim=0)  # (b, d) -> (b K, d)
-
-        terms = negative_elbo_terms(xr, per_node(mu_z), per_node(log_std_z), mu_x, log_std_x)
-        kl = terms.kl.view(b, -1)[:, 0]  # the closed form, the same at every node
-        return -(terms.recon.view(b, -1) * w[None]).sum(dim=1) - kl
-
-    return torch.cat([_eval_mode(model, elbo, xb) for xb in x.split(batch_size)])

@@ -20,8 +20,14 @@ class TensorLoader:
     ``seed`` fixes the shuffling order (``None``: torch's global random stream).
     """
 
-    def __init__(self, data: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int | None = 0,
-                 drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        data: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int | None = 0,
+        drop_last: bool = False,
+    ) -> None:
         if not isinstance(data, torch.Tensor) or data.dim() < 1 or len(data) == 0:
             raise ValueError("data must be a non-empty tensor of examples (N, ...)")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -43,6 +49,6 @@ class TensorLoader:
         for i in range(len(self)):
             start = i * self.batch_size
             if order is None:
-                yield self.data[start:start + self.batch_size]  # a view, no copy
+                yield self.data[start : start + self.batch_size]  # a view, no copy
             else:
-                yield self.data[order[start:start + self.batch_size]]  # one gather on the device
+                yield self.data[order[start : start + self.batch_size]]  # one gather on the device

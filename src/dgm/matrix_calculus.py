@@ -57,8 +57,9 @@ def check_det_derivative(n: int) -> IdentityCheck:
     det = A.det(method="berkowitz")
     derivative = _entrywise_derivative(det, A)
     closed_form = det * _inverse(A).T
-    return IdentityCheck("d det(A)/dA = det(A) A^{-T}", n, derivative, closed_form,
-                         _cancel(derivative - closed_form))
+    return IdentityCheck(
+        "d det(A)/dA = det(A) A^{-T}", n, derivative, closed_form, _cancel(derivative - closed_form)
+    )
 
 
 def cofactor_residual(n: int) -> sp.Matrix:
@@ -78,8 +79,13 @@ def check_inverse_bilinear_derivative(n: int) -> IdentityCheck:
     f = (x.T * A_inv * y)[0, 0]
     derivative = _entrywise_derivative(f, A)
     closed_form = -A_inv.T * x * y.T * A_inv.T
-    return IdentityCheck("d(x^T A^{-1} y)/dA = -A^{-T} x y^T A^{-T}", n, derivative, closed_form,
-                         _cancel(derivative - closed_form))
+    return IdentityCheck(
+        "d(x^T A^{-1} y)/dA = -A^{-T} x y^T A^{-T}",
+        n,
+        derivative,
+        closed_form,
+        _cancel(derivative - closed_form),
+    )
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,7 @@ def check_covariance_update(
     Sigma = sp.Matrix([[s11, s12], [s12, s22]])
     Sigma_inv = Sigma.adjugate() / Sigma.det()
     phi = sum(
-        w * (-sp.log(Sigma.det()) / 2 - ((x - mu).T * Sigma_inv * (x - mu))[0, 0] / 2)
-        for w, x in zip(xi, X)
+        w * (-sp.log(Sigma.det()) / 2 - ((x - mu).T * Sigma_inv * (x - mu))[0, 0] / 2) for w, x in zip(xi, X)
     )
     Nk = sum(xi)
     mu_new = sum((w * x for w, x in zip(xi, X)), sp.zeros(2, 1)) / Nk

@@ -28,9 +28,7 @@ class FullyConnectedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.input_shape[0]:
-            raise ValueError(
-                f"expected input of shape (B, {self.input_shape[0]}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected input of shape (B, {self.input_shape[0]}), got {tuple(x.shape)}")
         return self.net(x)
 
 
@@ -55,13 +53,14 @@ class ConvEncoder(nn.Module):
     halves H and W, so H and W must be divisible by 2 ** (len(channels) - 1).
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], n_latent: int,
-                 channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+    def __init__(
+        self, input_shape: tuple[int, int, int], n_latent: int, channels: tuple[int, ...] = (32, 64, 128, 256)
+    ) -> None:
         super().__init__()
         if len(channels) < 1 or n_latent < 1:
             raise ValueError(f"need at least one conv and n_latent >= 1, got {channels}, {n_latent}")
         n_halvings = len(channels) - 1
-        c, h, w = check_image_shape(tuple(input_shape), 2 ** n_halvings)
+        c, h, w = check_image_shape(tuple(input_shape), 2**n_halvings)
         self.input_shape = (c, h, w)
         self.n_latent = n_latent
         layers: list[nn.Module] = [nn.Conv2d(c, channels[0], 3, padding=1), nn.ReLU()]  # HxW kept
@@ -74,8 +73,9 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"expected input of shape (B, {', '.join(map(str, self.input_shape))}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected input of shape (B, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}"
+            )
         h = self.flatten(self.convs(x))  # (B, c, H/8, W/8) -> (B, c * H/8 * W/8)
         mu, log_std = self.fc(h).chunk(2, dim=1)  # (B, n_latent) each
         return mu, log_std
@@ -89,13 +89,16 @@ class ConvDecoder(nn.Module):
     len(channels) transposed convs doubles H and W.
     """
 
-    def __init__(self, n_latent: int, output_shape: tuple[int, int, int],
-                 channels: tuple[int, ...] = (128, 64, 32)) -> None:
+    def __init__(
+        self, n_latent: int, output_shape: tuple[int, int, int], channels: tuple[int, ...] = (128, 64, 32)
+    ) -> None:
         super().__init__()
         if len(channels) < 1 or n_latent < 1:
-            raise ValueError(f"need at least one transposed conv and n_latent >= 1, got {channels}, {n_latent}")
+            raise ValueError(
+                f"need at least one transposed conv and n_latent >= 1, got {channels}, {n_latent}"
+            )
         n_doublings = len(channels)
-        c, h, w = check_image_shape(tuple(output_shape), 2 ** n_doublings)
+        c, h, w = check_image_shape(tuple(output_shape), 2**n_doublings)
         self.n_latent = n_latent
         self.output_shape = (c, h, w)
         self.base_size = (channels[0], h >> n_doublings, w >> n_doublings)
@@ -120,9 +123,11 @@ def trace_shapes(net: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, 
     hooks = []
     for name, module in net.named_modules():
         if not list(module.children()):
+
             def hook(m, inputs, output, name=name):
                 out = output[0] if isinstance(output, tuple) else output
                 rows.append((f"{name}: {m}", tuple(out.shape)))
+
             hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():

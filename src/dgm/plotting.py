@@ -90,12 +90,17 @@ def plot_training_curves(
     """
     keys = [k for k in train_losses if k in test_losses]
     if not keys:
-        raise ValueError(f"no loss appears in both train_losses {sorted(train_losses)} and test_losses {sorted(test_losses)}")
+        raise ValueError(
+            f"no loss appears in both train_losses {sorted(train_losses)} and "
+            f"test_losses {sorted(test_losses)}"
+        )
     fig, axes = new_figure(1, len(keys), figsize=(4.2 * len(keys), 3.4))
     for ax, key in zip(axes[0], keys):
         train, test = np.asarray(train_losses[key], float), np.asarray(test_losses[key], float)
         if train.size == 0 or test.size < 2:
-            raise ValueError(f"{key}: need training steps and at least two test values, got {train.size} and {test.size}")
+            raise ValueError(
+                f"{key}: need training steps and at least two test values, got {train.size} and {test.size}"
+            )
         if logscale_y and (train.min() <= 0 or test.min() <= 0):
             raise ValueError(f"{key} has values <= 0: it cannot be drawn on a log scale (logscale_y=False)")
         epochs = test.size - 1
@@ -117,7 +122,10 @@ def plot_training_curves(
 def visualize_2d_data(train_data, test_data, train_labels=None, test_labels=None) -> Figure:
     """Scatter plots of 2d training and test points side by side, coloured by label if given."""
     train, test = _as_points("train_data", train_data), _as_points("test_data", test_data)
-    labels = [_check_labels("train_labels", train_labels, len(train)), _check_labels("test_labels", test_labels, len(test))]
+    labels = [
+        _check_labels("train_labels", train_labels, len(train)),
+        _check_labels("test_labels", test_labels, len(test)),
+    ]
     fig, axes = new_figure(1, 2, figsize=(9, 4.2), sharex=True, sharey=True)
     for ax, pts, lab, title in zip(axes[0], (train, test), labels, ("train data", "test data")):
         ax.scatter(pts[:, 0], pts[:, 1], s=2, c=lab, cmap=None if lab is None else "tab10")
@@ -129,7 +137,9 @@ def visualize_2d_data(train_data, test_data, train_labels=None, test_labels=None
     return show(fig)
 
 
-def visualize_2d_samples(data, title: str, labels=None, xlabel: str | None = None, ylabel: str | None = None) -> Figure:
+def visualize_2d_samples(
+    data, title: str, labels=None, xlabel: str | None = None, ylabel: str | None = None
+) -> Figure:
     """A scatter plot of 2d samples with a title, coloured by label if given."""
     pts = _as_points("data", data)
     lab = _check_labels("labels", labels, len(pts))
@@ -144,7 +154,9 @@ def visualize_2d_samples(data, title: str, labels=None, xlabel: str | None = Non
     return show(fig)
 
 
-def plot_posteriors(model: torch.nn.Module, x, extent: float = 4.0, step: float = 0.05, title: str | None = None) -> Figure:
+def plot_posteriors(
+    model: torch.nn.Module, x, extent: float = 4.0, step: float = 0.05, title: str | None = None
+) -> Figure:
     """For each point of x (k, 2): the true posterior p(z | x) (filled) and the encoder's q(z | x) (lines).
 
     p(z | x) comes from :func:`dgm.likelihood.true_posterior` on a latent grid; contours of both
@@ -178,8 +190,9 @@ def plot_posteriors(model: torch.nn.Module, x, extent: float = 4.0, step: float 
 # --------------------------------------------------------------------------- image grids
 
 
-def image_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2,
-               pad_value: float = 0.0) -> np.ndarray:
+def image_grid(
+    images: np.ndarray, nrow: int | None = None, padding: int = 2, pad_value: float = 0.0
+) -> np.ndarray:
     """(N, C, H, W) in [0, 1], C = 1 or 3 -> one (H', W', 3) image with ``nrow`` images per row.
 
     The layout of torchvision's ``make_grid``: ``padding`` pixels of ``pad_value`` around every
@@ -197,16 +210,18 @@ def image_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2,
     ncol_imgs, nrows = min(nrow, n), math.ceil(n / nrow)
     if c == 1:
         x = np.repeat(x, 3, axis=1)
-    grid = np.full((nrows * (h + padding) + padding, ncol_imgs * (w + padding) + padding, 3),
-                   pad_value, dtype=np.float32)
+    grid = np.full(
+        (nrows * (h + padding) + padding, ncol_imgs * (w + padding) + padding, 3), pad_value, dtype=np.float32
+    )
     for i, img in enumerate(x):
         top, left = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
-        grid[top:top + h, left:left + w] = img.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
+        grid[top : top + h, left : left + w] = img.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
     return grid
 
 
-def show_samples(samples: np.ndarray, title: str, figsize: tuple[float, float] | None = None,
-                 nrow: int | None = None) -> Figure:
+def show_samples(
+    samples: np.ndarray, title: str, figsize: tuple[float, float] | None = None, nrow: int | None = None
+) -> Figure:
     """A grid of images (N, C, H, W) in [0, 1] with a title, ``nrow`` per row (default floor(sqrt(N)))."""
     grid = image_grid(samples, nrow=nrow)
     fig, axes = new_figure(figsize=figsize)
@@ -229,8 +244,13 @@ def visualize_images(data: np.ndarray, title: str, n: int = 100, seed: int = 0) 
 # --------------------------------------------------------------------------- curves
 
 
-def plot_curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str,
-                xlabel: str, ylabel: str, logy: bool = False) -> Figure:
+def plot_curves(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    logy: bool = False,
+) -> Figure:
     """One line per ``label: (x, y)``, e.g. several models' test losses per epoch."""
     if not series:
         raise ValueError("nothing to plot")
@@ -248,8 +268,9 @@ def plot_curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], t
     return show(fig)
 
 
-def plot_rate_distortion(betas: Sequence[float], rates: Sequence[float],
-                         distortions: Sequence[float]) -> Figure:
+def plot_rate_distortion(
+    betas: Sequence[float], rates: Sequence[float], distortions: Sequence[float]
+) -> Figure:
     """Distortion against rate, one labelled point per beta (Alemi et al. 2018)."""
     if not len(betas) == len(rates) == len(distortions) or not betas:
         raise ValueError("need one rate and one distortion per beta")
@@ -259,7 +280,10 @@ def plot_rate_distortion(betas: Sequence[float], rates: Sequence[float],
     ax.scatter(rates, distortions, zorder=2)
     for b, r, d in zip(betas, rates, distortions):
         ax.annotate(f"beta = {b:g}", (r, d), textcoords="offset points", xytext=(6, 4))
-    ax.set(title="Rate and distortion on the test set", xlabel="rate: KL(q(z|x) || p(z)) [nats]",
-           ylabel="distortion: E[-log p(x|z)] [nats]")
+    ax.set(
+        title="Rate and distortion on the test set",
+        xlabel="rate: KL(q(z|x) || p(z)) [nats]",
+        ylabel="distortion: E[-log p(x|z)] [nats]",
+    )
     ax.grid(alpha=0.3)
     return show(fig)

@@ -35,8 +35,7 @@ def check_profile(name: str) -> str:
     """Return ``name`` if it is a valid profile, else raise ``ValueError`` listing the valid ones."""
     if name not in PROFILES:
         raise ValueError(
-            f"unknown execution profile {name!r} (from {PROFILE_ENV}); "
-            f"valid profiles: {', '.join(PROFILES)}"
+            f"unknown execution profile {name!r} (from {PROFILE_ENV}); valid profiles: {', '.join(PROFILES)}"
         )
     return name
 

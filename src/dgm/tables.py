@@ -32,7 +32,11 @@ class Table:
 
     def to_markdown(self) -> str:
         """The table as Markdown."""
-        for name in (*self.columns, *self.rows, *(c for r in self.rows.values() for c in r if isinstance(c, str))):
+        for name in (
+            *self.columns,
+            *self.rows,
+            *(c for r in self.rows.values() for c in r if isinstance(c, str)),
+        ):
             if _UNESCAPED_BAR.search(name):
                 raise ValueError(f"an unescaped '|' in {name!r} would break the Markdown table; write '\\|'")
         for name, values in self.rows.items():

@@ -41,5 +41,3 @@ def solve_task(
     visualize_2d_samples(samples_noise, title="Samples with Decoder Noise")
     visualize_2d_samples(samples_nonoise, title="Samples without Decoder Noise")
     return train_losses, test_losses
-
-

@@ -49,8 +49,7 @@ def _check_finite(losses: dict[str, torch.Tensor], epoch: int, step: int) -> Non
         v = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
         if not math.isfinite(v):
             raise FloatingPointError(
-                f"{key} became {v} at epoch {epoch}, step {step}; lower the learning rate "
-                "or check the data"
+                f"{key} became {v} at epoch {epoch}, step {step}; lower the learning rate or check the data"
             )
 
 
@@ -196,7 +195,8 @@ def fit(
     seed: int | None = None,
     threads: int | None = 1,
 ) -> tuple[Losses, Losses]:
-    """:func:`train_model` on batches sliced from the data, the last ``decay_epochs`` of ``epochs`` at lr / 10.
+    """:func:`train_model` on batches sliced from the data, the last ``decay_epochs`` of ``epochs``
+    at lr / 10.
 
     Returns (train_losses, test_losses) as :func:`train_model` does, the two phases concatenated.
     The model stays on its device; ``seed`` fixes the order of the batches; on a CPU, torch uses
@@ -208,11 +208,27 @@ def fit(
     train_loader = TensorLoader(torch.as_tensor(train_data), batch_size, shuffle=True, seed=seed)
     test_loader = TensorLoader(torch.as_tensor(test_data), max(batch_size, 1000))
     with torch_threads(threads):
-        tr, te = train_model(model, train_loader, test_loader, epochs - decay_epochs, lr,
-                             use_tqdm=use_tqdm, loss_key=loss_key, device=device)
+        tr, te = train_model(
+            model,
+            train_loader,
+            test_loader,
+            epochs - decay_epochs,
+            lr,
+            use_tqdm=use_tqdm,
+            loss_key=loss_key,
+            device=device,
+        )
         if decay_epochs:
-            tr2, te2 = train_model(model, train_loader, test_loader, decay_epochs, lr / 10,
-                                   use_tqdm=use_tqdm, loss_key=loss_key, device=device)
+            tr2, te2 = train_model(
+                model,
+                train_loader,
+                test_loader,
+                decay_epochs,
+                lr / 10,
+                use_tqdm=use_tqdm,
+                loss_key=loss_key,
+                device=device,
+            )
             tr = {k: tr.get(k, []) + v for k, v in tr2.items()}
             te = {k: te[k] + v[1:] for k, v in te2.items()}  # v[0] repeats the last test value
     return tr, te

@@ -56,7 +56,9 @@ class VAE2d(nn.Module):
     ``mu_z, log_std_z``; the decoder outputs (B, 2 n_in), split into ``mu_x, log_std_x``.
     """
 
-    def __init__(self, n_in: int, n_latent: int, enc_hidden_sizes: list[int], dec_hidden_sizes: list[int]) -> None:
+    def __init__(
+        self, n_in: int, n_latent: int, enc_hidden_sizes: list[int], dec_hidden_sizes: list[int]
+    ) -> None:
         if not isinstance(enc_hidden_sizes, list) or not isinstance(dec_hidden_sizes, list):
             raise TypeError("enc_hidden_sizes and dec_hidden_sizes must be lists of layer sizes")
         super().__init__()
@@ -94,7 +96,8 @@ class VAE2d(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, sample_from_decoder: bool = True) -> np.ndarray:
-        """n samples of p(x) = int p(x | z) p(z) dz: (n, n_in); decoder means if not ``sample_from_decoder``."""
+        """n samples of p(x) = int p(x | z) p(z) dz: (n, n_in); decoder means if not
+        ``sample_from_decoder``."""
         mu_x, log_std_x = self.decode(self.prior(n))
         x = sample_normal(mu_x, log_std_x) if sample_from_decoder else mu_x
         return x.cpu().numpy()
@@ -108,8 +111,13 @@ class ConvVAE(nn.Module):
     ``recon_loss + beta * kl_loss``, each summed over dimensions and averaged over the batch.
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], n_latent: int, beta: float = 1,
-                 channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        n_latent: int,
+        beta: float = 1,
+        channels: tuple[int, ...] = (32, 64, 128, 256),
+    ) -> None:
         if len(input_shape) != 3:
             raise ValueError(f"input_shape is (C, H, W), got {tuple(input_shape)}")
         if not beta >= 0:
@@ -152,64 +160,3 @@ class ConvVAE(nn.Module):
         """n images decoded from prior samples (decoder means), clamped and mapped to [0, 1]: (n, C, H, W)."""
         mu_x, _ = self.decode(self.prior(n))
         return to_image_scale(mu_x)
-
-
-class CalibratedConvVAE(ConvVAE):
-    """:class:`ConvVAE` whose Gaussian decoder learns one standard deviation per channel.
-
-    p(x | z) = N(mu_x, diag(sigma_c^2)). In training, sigma_c is set at every step to the value
-    that maximises the ELBO for the current means, sigma_c^2 = mean squared error of channel c
-    over the batch (the "optimal sigma" of the sigma-VAE, Rybkin et al. 2021), floored at
-    ``bin_width^2 / 12``, the variance of the rounding of 8-bit pixels. A running average of it is
-    kept in the buffer ``log_std_x``, which ``decode`` returns and evaluation uses.
-    """
-
-    def __init__(self, input_shape: tuple[int, int, int], n_latent: int, beta: float = 1,
-                 channels: tuple[int, ...] = (32, 64, 128, 256), bin_width: float = 2 / 255,
-                 momentum: float = 0.05) -> None:
-        super().__init__(input_shape, n_latent, beta, channels)
-        if not 0 < momentum <= 1 or not bin_width > 0:
-            raise ValueError(f"need 0 < momentum <= 1 and bin_width > 0, got {momentum}, {bin_width}")
-        self.momentum = momentum
-        self.min_var = bin_width**2 / 12
-        self.register_buffer("log_std_x", torch.zeros(self.input_shape[0], 1, 1))  # (C, 1, 1)
-
-    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """p(x | z): (B, n_latent) -> mu_x, log_std_x, each (B, C, H, W); log_std_x per channel."""
-        mu_x = self.decoder(check_batch(z, (self.n_latent,), self))
-        return mu_x, self.log_std_x.expand_as(mu_x)
-
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """As :meth:`ConvVAE.loss`; in training, with each channel's sigma fitted to the batch."""
-        if not self.training:
-            return super().loss(x)
-
-        def batch_log_std(mu_x: torch.Tensor) -> torch.Tensor:
-            # The optimal variance needs no gradient: at the optimum d(loss)/d(sigma) = 0.
-            var = ((x - mu_x.detach()) ** 2).mean(dim=(0, 2, 3), keepdim=True)[0]  # (C, 1, 1)
-            var = var.clamp_min(self.min_var)
-            with torch.no_grad():
-                running = torch.lerp(torch.exp(2 * self.log_std_x), var, self.momentum)
-                self.log_std_x.copy_(0.5 * torch.log(running))
-            return 0.5 * torch.log(var).expand_as(mu_x)
-
-        return elbo_terms(self, x, decoder_log_std=batch_log_std).losses(self.beta)
-
-
-@torch.no_grad()
-def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Decoder means at the encoder means, as in the homework: (B, ...) -> (B, ...)."""
-    mu_z, _ = model.encode(x)
-    return model.decode(mu_z)[0]
-
-
-@torch.no_grad()
-def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor, n_steps: int = 10) -> torch.Tensor:
-    """Decode ``n_steps`` points on the segment between the codes of x1 and x2: (B, ...) -> (B, n_steps, ...)."""
-    if x1.shape != x2.shape or n_steps < 2:
-        raise ValueError(f"need two batches of one shape and n_steps >= 2, got {tuple(x1.shape)}, "
-                         f"{tuple(x2.shape)}, {n_steps}")
-    z1, z2 = model.encode(x1)[0], model.encode(x2)[0]
-    alphas = torch.linspace(0, 1, n_steps, device=z1.device)
-    steps = [model.decode(torch.lerp(z1, z2, a))[0] for a in alphas]  # each (B, ...)
-    return torch.stack(steps, dim=1)

@@ -11,12 +11,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bookutils import glued
 from dgm.experiments.em_gmm import (
-    SETTINGS, match_components, plot_amortised, plot_em_snapshots, plot_log_likelihood, run,
+    SETTINGS,
+    match_components,
+    plot_amortised,
+    plot_em_snapshots,
+    plot_log_likelihood,
+    run,
 )
 from dgm.gmm import fit_gmm
 from dgm.profiles import PROFILES, RunLog
+
+from bookutils import glued
 
 CHAPTER = "book/theory/em_gmm.ipynb"
 
@@ -59,7 +65,9 @@ def test_staircase_claims(demo):
     stairs = result.stairs.reshape(-1)
     assert np.diff(stairs).min() > 0  # "no half-step goes down"
     # after each E-step the ELBO is the log-likelihood of that iterate
-    np.testing.assert_allclose(result.stairs[:, 0], result.fit.log_likelihoods[: len(result.stairs)], atol=1e-10)
+    np.testing.assert_allclose(
+        result.stairs[:, 0], result.fit.log_likelihoods[: len(result.stairs)], atol=1e-10
+    )
 
 
 def test_sklearn_claims(demo):

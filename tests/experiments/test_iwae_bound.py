@@ -10,16 +10,24 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 import torch
+from test_likelihood import ppca_marginal, ppca_posterior, ppca_vae
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from bookutils import glued
 from dgm.experiments.iwae_bound import (
-    KS, SETTINGS, IWAEResult, IWAESettings, ModeBounds, bounds_for_model, plot_bounds, run,
+    KS,
+    SETTINGS,
+    IWAEResult,
+    IWAESettings,
+    ModeBounds,
+    bounds_for_model,
+    plot_bounds,
+    run,
 )
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
 from dgm.iwae import chi_square, repeated_iwae_bound
 from dgm.profiles import RunLog
-from test_likelihood import ppca_marginal, ppca_posterior, ppca_vae
+
+from bookutils import glued
 
 CHAPTER = "book/vae/iwae_bound.ipynb"
 B_MEAN = torch.tensor([2.0, 3.0])
@@ -60,7 +68,8 @@ def sample_x(W, log_s, n, seed):
 
 
 def grid_chi_square(model, W, log_s, x, half_width=8.0, n=401) -> torch.Tensor:
-    """chi^2(p(z | x) || q(z | x)) = sum_g p^2 / q h^2 - 1 on a grid, densities from torch.distributions: (B,)."""
+    """chi^2(p(z | x) || q(z | x)) = sum_g p^2 / q h^2 - 1 on a grid, densities from
+    torch.distributions: (B,)."""
     post = ppca_posterior(W, B_MEAN, log_s, x)
     with torch.no_grad():
         mu_z, log_std_z = (t.double() for t in model.encode(x))
@@ -86,7 +95,11 @@ def test_repeated_estimates_are_laid_out_by_repeat_and_point():
     log_px = ppca_marginal(W_DIAG, B_MEAN, LOG_S_DIAG).log_prob(x.double())
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for k, repeats, max_latent in [(1, 5, 2**18), (3, 4, 6), (300, 3, 500)]:  # one group; 2 rows; 1 row a call
+        for k, repeats, max_latent in [
+            (1, 5, 2**18),
+            (3, 4, 6),
+            (300, 3, 500),
+        ]:  # one group; 2 rows; 1 row a call
             est = repeated_iwae_bound(model, x, k, repeats, g, max_latent=max_latent)
             assert est.shape == (repeats, 7) and est.dtype == torch.float64
             torch.testing.assert_close(est, log_px.expand(repeats, 7), atol=2e-5, rtol=0)
@@ -124,8 +137,9 @@ def test_chi_square_against_grid_integration():
         chi_square(exact, x, torch.zeros(2), 10)
 
 
-SMALL = IWAESettings(n_points=60, samples_per_k=40, chi2_samples=4000, vae2d=VAE2D_SETTINGS.smoke,
-                     ks=(1, 4, 20, 400))
+SMALL = IWAESettings(
+    n_points=60, samples_per_k=40, chi2_samples=4000, vae2d=VAE2D_SETTINGS.smoke, ks=(1, 4, 20, 400)
+)
 
 
 @pytest.fixture(scope="module")
@@ -158,22 +172,35 @@ def test_bounds_for_model_against_closed_forms(ppca_bounds):
 def test_standard_error_matches_the_spread_over_seeds(ppca_bounds):
     model, x, first = ppca_bounds
     settings = replace(SMALL, chi2_samples=1, ks=(1, 4))
-    bounds = np.array([bounds_for_model(model, x, replace(settings, seed=s)).bound
-                       for s in range(1, 31)])  # (30, 2)
+    bounds = np.array(
+        [bounds_for_model(model, x, replace(settings, seed=s)).bound for s in range(1, 31)]
+    )  # (30, 2)
     spread = bounds.std(axis=0, ddof=1)
     np.testing.assert_allclose(spread, first.se[:2], rtol=0.4)  # 30 runs: the sd is known to ~13%
 
 
 def _mode(gap, se, ks=(1, 10, 100), chi2=0.02, log_px=-4.0):
     gap, se = np.array(gap, float), np.array(se, float)
-    return ModeBounds("univariate", tuple(ks), (2,) * len(ks), log_px - gap, se, np.abs(gap), log_px,
-                      log_px - 0.01, 1e-5, chi2)
+    return ModeBounds(
+        "univariate",
+        tuple(ks),
+        (2,) * len(ks),
+        log_px - gap,
+        se,
+        np.abs(gap),
+        log_px,
+        log_px - 0.01,
+        1e-5,
+        chi2,
+    )
 
 
 def test_mode_bounds_derived_quantities():
     m = _mode(gap=[0.01, 0.001, -0.0001], se=[0.001, 0.0005, 0.0005])
     np.testing.assert_allclose(m.gap, [0.01, 0.001, -0.0001])
-    np.testing.assert_allclose(m.step_z, [0.009 / math.hypot(0.001, 0.0005), 0.0011 / math.hypot(0.0005, 0.0005)])
+    np.testing.assert_allclose(
+        m.step_z, [0.009 / math.hypot(0.001, 0.0005), 0.0011 / math.hypot(0.0005, 0.0005)]
+    )
     np.testing.assert_allclose(m.predicted_gap, [0.01, 0.001, 0.0001])
     assert m.converged_from(4.0) == 10 and m.converged_from(1.5) == 100 and m.converged_from(0.1) is None
     assert list(m.measurable(4.0)) == [True, False, False]
@@ -250,7 +277,10 @@ def check_claims(v: dict, cpu_profile: bool) -> None:
         steps = np.diff(L) / np.hypot(se[1:], se[:-1])
         assert v[p + "min_step_z"] == pytest.approx(steps.min()) and steps.min() > -z
         assert v[p + "rise"] == pytest.approx(L[-1] - L[0])
-        assert v[p + "rise_z"] == pytest.approx((L[-1] - L[0]) / math.hypot(se[0], se[-1])) and v[p + "rise_z"] > z
+        assert (
+            v[p + "rise_z"] == pytest.approx((L[-1] - L[0]) / math.hypot(se[0], se[-1]))
+            and v[p + "rise_z"] > z
+        )
         # convergence: the last gap, and from which K on the gaps are within noise
         assert v[p + "gap_kmax"] == gap[-1] and v[p + "se_kmax"] == se[-1]
         within = np.abs(gap / se) < z
@@ -283,7 +313,10 @@ def test_chapter_claims_hold_in_the_cpu_profile(cpu_result):
     assert cpu_result.settings == SETTINGS.cpu
     check_claims(cpu_result.chapter_values(), cpu_profile=True)
     names = [(t.name, t.epochs, t.loaded) for t in cpu_result.log.trainings]
-    assert names == [("univariate", VAE2D_SETTINGS.cpu.epochs, False), ("multivariate", VAE2D_SETTINGS.cpu.epochs, False)]
+    assert names == [
+        ("univariate", VAE2D_SETTINGS.cpu.epochs, False),
+        ("multivariate", VAE2D_SETTINGS.cpu.epochs, False),
+    ]
 
 
 def _glued_values(built_book) -> dict:
@@ -301,8 +334,13 @@ def test_glued_numbers_in_the_built_chapter(built_book):
     assert built_book.returncode == 0, built_book.log[-3000:]
     v = _glued_values(built_book)
     assert v["run_profile"] == "smoke"
-    assert v["iw_n_points"] == SETTINGS.smoke.n_points and v["iw_samples_per_k"] == SETTINGS.smoke.samples_per_k
-    assert v["iw_chi2_samples"] == SETTINGS.smoke.chi2_samples and v["iw_log_px_tol"] == SETTINGS.smoke.log_px_tol
+    assert (
+        v["iw_n_points"] == SETTINGS.smoke.n_points and v["iw_samples_per_k"] == SETTINGS.smoke.samples_per_k
+    )
+    assert (
+        v["iw_chi2_samples"] == SETTINGS.smoke.chi2_samples
+        and v["iw_log_px_tol"] == SETTINGS.smoke.log_px_tol
+    )
     for mode in ("univariate", "multivariate"):
         assert v[f"run_epochs_{mode}"] == VAE2D_SETTINGS.smoke.epochs
     assert v["iw_estimation_time_s"] >= 0

@@ -1,4 +1,5 @@
-"""The log-derivative chapter's experiment: the claims its text makes, on its numbers and in the built book."""
+"""The log-derivative chapter's experiment: the claims its text makes, on its numbers and in the
+built book."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from bookutils import ROOT, glued
 
 def check_claims(v: dict[str, float]) -> None:
     """The chapter's claims, on the numbers it glues (or the same numbers computed here)."""
-    assert v["maxz_sf"] < v["z_threshold"] and v["maxz_base"] < v["z_threshold"] and v["maxz_rep"] < v["z_threshold"]
+    assert (
+        v["maxz_sf"] < v["z_threshold"]
+        and v["maxz_base"] < v["z_threshold"]
+        and v["maxz_rep"] < v["z_threshold"]
+    )
     assert v["maxz_inside"] > 10 * v["z_threshold"]  # "zero for every parameter, many se away"
     assert v["se_mu1_sf"] > v["se_mu1_base"] > v["se_mu1_rep"]
     assert v["ratio_sf_rep"] > 1000 and v["ratio_base_rep"] > 10 and v["ratio_sf_base"] > 10
@@ -40,16 +45,27 @@ def independent_numbers(r) -> dict[str, float]:
     sf, base, rep, inside = (*ESTIMATORS, "gradient inside the integral")
     return {
         "z_threshold": z_threshold(len(r.param_names) * len(ESTIMATORS), 1e-3),
-        "maxz_sf": r.max_abs_z(sf), "maxz_base": r.max_abs_z(base), "maxz_rep": r.max_abs_z(rep),
+        "maxz_sf": r.max_abs_z(sf),
+        "maxz_base": r.max_abs_z(base),
+        "maxz_rep": r.max_abs_z(rep),
         "maxz_inside": r.max_abs_z(inside),
-        "se_mu1_sf": r.table_se[sf][0], "se_mu1_base": r.table_se[base][0], "se_mu1_rep": r.table_se[rep][0],
-        "ratio_sf_rep": r.ratio_at_max_dim(sf, rep), "ratio_base_rep": r.ratio_at_max_dim(base, rep),
+        "se_mu1_sf": r.table_se[sf][0],
+        "se_mu1_base": r.table_se[base][0],
+        "se_mu1_rep": r.table_se[rep][0],
+        "ratio_sf_rep": r.ratio_at_max_dim(sf, rep),
+        "ratio_base_rep": r.ratio_at_max_dim(base, rep),
         "ratio_sf_base": r.ratio_at_max_dim(sf, base),
-        "growth_sf": r.growth_with_dim(sf), "growth_base": r.growth_with_dim(base), "growth_rep": r.growth_with_dim(rep),
+        "growth_sf": r.growth_with_dim(sf),
+        "growth_base": r.growth_with_dim(base),
+        "growth_rep": r.growth_with_dim(rep),
         "offset_share": r.var_vs_dim[sf][-1] / r.offset_var_vs_dim()[-1],
-        "elbo_min_dim": r.elbo_vs_dim[0], "elbo_max_dim": r.elbo_vs_dim[-1],
-        "b1_change_min_dim": b1_change(r.elbo_vs_dim[0]), "b1_change_max_dim": b1_change(r.elbo_vs_dim[-1]),
-        "slope_sf": r.slope_vs_samples(sf), "slope_base": r.slope_vs_samples(base), "slope_rep": r.slope_vs_samples(rep),
+        "elbo_min_dim": r.elbo_vs_dim[0],
+        "elbo_max_dim": r.elbo_vs_dim[-1],
+        "b1_change_min_dim": b1_change(r.elbo_vs_dim[0]),
+        "b1_change_max_dim": b1_change(r.elbo_vs_dim[-1]),
+        "slope_sf": r.slope_vs_samples(sf),
+        "slope_base": r.slope_vs_samples(base),
+        "slope_rep": r.slope_vs_samples(rep),
     }
 
 
@@ -64,7 +80,11 @@ def test_chapter_values_are_the_results_numbers(smoke_result):
         assert values[key] == pytest.approx(float(expected), rel=1e-12), key
     s = smoke_result.settings
     assert values["n_tests"] == 2 * s.table_dim * len(ESTIMATORS) and values["time_s"] > 0
-    assert (values["min_dim"], values["max_dim"], values["table_repeats"]) == (s.dims[0], s.dims[-1], s.table_repeats)
+    assert (values["min_dim"], values["max_dim"], values["table_repeats"]) == (
+        s.dims[0],
+        s.dims[-1],
+        s.table_repeats,
+    )
 
 
 def test_chapter_claims_hold_in_the_smoke_profile(smoke_result):
@@ -110,4 +130,6 @@ def test_table_and_plot_show_every_estimator(smoke_result):
 
 def test_settings_refuse_sweeps_without_a_leave_one_out_sample():
     with pytest.raises(ValueError, match="S >= 2"):
-        EstimatorSettings(dims=(2,), n_samples=(1, 2), dim_for_sample_sweep=2, samples_for_dim_sweep=4, n_repeats=10)
+        EstimatorSettings(
+            dims=(2,), n_samples=(1, 2), dim_for_sample_sweep=2, samples_for_dim_sweep=4, n_repeats=10
+        )

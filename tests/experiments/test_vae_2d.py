@@ -131,7 +131,13 @@ def test_tables_show_the_results(cpu_experiment):
     md = cpu_experiment.likelihood_table().to_markdown().splitlines()
     assert len(md) == 2 + 3 and md[0].count("|") == 8
     r = cpu_experiment.multivariate
-    assert md[3].startswith("| multivariate | ") and f"{-r.log_px:.4f}" in md[3] and f"{r.elbo_gap:.4f}" in md[3]
+    assert (
+        md[3].startswith("| multivariate | ") and f"{-r.log_px:.4f}" in md[3] and f"{r.elbo_gap:.4f}" in md[3]
+    )
+    latent = cpu_experiment.latent_table()
+    assert list(latent.rows)[:2] == ["univariate: z_1", "univariate: z_2"] and len(latent.rows) == 6
+    mu, std = cpu_experiment.univariate.mu_z[:, 1], cpu_experiment.univariate.std_z[:, 1]
+    assert latent.rows["univariate: z_2"] == pytest.approx((mu.mean(), mu.std(), std.mean(), std.std()))
     kl = cpu_experiment.kl_table()
     assert kl.rows["univariate, free bits"][:2] == tuple(cpu_experiment.free_bits.kl_per_dim)
     assert kl._repr_markdown_() == kl.to_markdown()
@@ -159,9 +165,17 @@ def test_chapter_values_are_the_results_numbers(cpu_experiment):
     uni, multi, fb = cpu_experiment.univariate, cpu_experiment.multivariate, cpu_experiment.free_bits
     s = cpu_experiment.settings
     assert (v["count"], v["epochs"], v["decay_epochs"], v["lr"], v["batch_size"], v["free_bits"]) == (
-        s.count, s.epochs, s.decay_epochs, s.lr, s.batch_size, s.free_bits)
+        s.count,
+        s.epochs,
+        s.decay_epochs,
+        s.lr,
+        s.batch_size,
+        s.free_bits,
+    )
     for tag, r in (("uni", uni), ("multi", multi), ("fb", fb)):
-        assert v[f"{tag}_exact_nll"] == pytest.approx(-r.log_px) and v[f"{tag}_neg_elbo"] == pytest.approx(-r.elbo)
+        assert v[f"{tag}_exact_nll"] == pytest.approx(-r.log_px) and v[f"{tag}_neg_elbo"] == pytest.approx(
+            -r.elbo
+        )
         assert v[f"{tag}_nll_gap"] == pytest.approx(v[f"{tag}_exact_nll"] - v[f"{tag}_true_nll"])
         assert v[f"{tag}_elbo_gap"] == pytest.approx(v[f"{tag}_neg_elbo"] - v[f"{tag}_exact_nll"])
     assert v["kl_per_point_multivariate"] == pytest.approx(float(multi.kl_per_dim.sum()))

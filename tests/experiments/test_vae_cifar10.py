@@ -11,18 +11,25 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from bookutils import ROOT, environ, glued
-from dgm.experiments.vae_cifar10 import (
-    SETTINGS, beta_sweep, calibrate, interpolation_rows, prepare, reconstruction_error,
-    reconstruction_pairs, run, train_conv_vae,
-)
+from dgm.calibration import calibrate
 from dgm.data import ImageData
+from dgm.experiments.vae_cifar10 import SETTINGS, beta_sweep, prepare, run, train_conv_vae
 from dgm.profiles import RunLog
-from dgm.vae import reconstruct
+from dgm.reconstruction import interpolation_rows, reconstruct, reconstruction_error, reconstruction_pairs
+
+from bookutils import ROOT, environ, glued
 
 CHAPTER = "book/vae/vae_cifar10"
-TINY = replace(SETTINGS.smoke, n_train=None, n_test=None, channels=(4, 8, 8, 8), n_latent=3,
-               batch_size=16, epochs=1, betas=(0.5, 1.0, 2.0))
+TINY = replace(
+    SETTINGS.smoke,
+    n_train=None,
+    n_test=None,
+    channels=(4, 8, 8, 8),
+    n_latent=3,
+    batch_size=16,
+    epochs=1,
+    betas=(0.5, 1.0, 2.0),
+)
 
 
 def _tiny_data(seed: int = 0) -> ImageData:
@@ -82,7 +89,7 @@ def test_evaluation_helpers_against_numpy():
 
     model = ConvVAE((3, 8, 8), 3, channels=TINY.channels).eval()
     x = prep.test_x
-    err = reconstruction_error(model, prep, batch_size=5)
+    err = reconstruction_error(model, prep.test_x, prep.train_x, batch_size=5)
     images = (x.numpy() + 1) / 2
     rec = np.clip((reconstruct(model, x).numpy() + 1) / 2, 0, 1)
     mean_image = (prep.train_x.numpy() + 1).mean(axis=0) / 2
@@ -104,11 +111,17 @@ def test_run_trains_every_model_and_its_values_are_the_chapters(tmp_path, monkey
     settings = replace(TINY, n_train=48, n_test=16, n_samples=4, calibration_images=32)
     result = run(settings, device="cpu")
     assert [t.name for t in result.log.trainings] == [
-        "conv_vae_beta1", "conv_vae_beta0.5", "conv_vae_beta2", "calibrated_vae_beta1"]
+        "conv_vae_beta1",
+        "conv_vae_beta0.5",
+        "conv_vae_beta2",
+        "calibrated_vae_beta1",
+    ]
     assert result.prep.train_x.shape == (48, 3, 32, 32) and result.model is result.main.model
     v = result.chapter_values()
     assert v["n_train"] == 48 and v["n_test"] == 16 and v["dataset_name"] == "the stand-in patches"
-    assert v["n_dims"] == 3 * 32 * 32 and v["recon_constant"] == pytest.approx(3072 / 2 * math.log(2 * math.pi))
+    assert v["n_dims"] == 3 * 32 * 32 and v["recon_constant"] == pytest.approx(
+        3072 / 2 * math.log(2 * math.pi)
+    )
     assert v["main_elbo"] == pytest.approx(v["main_recon"] + v["main_beta"] * v["main_kl"], rel=1e-6)
     assert v["main_elbo"] == result.main.test_losses["elbo_loss"][-1] and v["main_epochs"] == settings.epochs
     assert [v[f"sweep_beta_{i}"] for i in range(int(v["sweep_n"]))] == [0.5, 1.0, 2.0]
@@ -204,7 +217,9 @@ def check_claims(g: dict) -> None:
     assert g["cal_vs_floor"] == ("below" if g["bpd_cal"] < g["floor"] else "still above")
     assert g["cal_kl"] > g["main_kl"], "a small sigma acts as a small beta: more rate"
     sigmas = [g[f"sigma_{c}"] for c in "rgb"]
-    assert g["sigma2_min"] == pytest.approx(min(sigmas) ** 2) and g["sigma2_max"] == pytest.approx(max(sigmas) ** 2)
+    assert g["sigma2_min"] == pytest.approx(min(sigmas) ** 2) and g["sigma2_max"] == pytest.approx(
+        max(sigmas) ** 2
+    )
     assert all(g[f"sigma_{c}_levels"] == pytest.approx(g[f"sigma_{c}"] * 127.5) for c in "rgb")
     # The run card lists every training, and says which data were used.
     for name in ("conv_vae_beta0.2", "conv_vae_beta1", "conv_vae_beta5", "calibrated_vae_beta1"):
@@ -219,13 +234,18 @@ def test_chapter_opens_with_the_data_notice_and_shows_each_figure_once(built_boo
     first = "".join(cells[0]["outputs"][0]["data"]["text/html"])
     assert "admonition warning" in first and "not CIFAR-10" in first
     html = (built_book.html / f"{CHAPTER}.html").read_text()
-    assert html.index("These images are a stand-in") < html.index('id="the-data"'), "the notice leads the page"
+    assert html.index("These images are a stand-in") < html.index('id="the-data"'), (
+        "the notice leads the page"
+    )
     for cell in cells:
         source = "".join(cell["source"])
         images = sum("image/png" in o.get("data", {}) for o in cell["outputs"])
         if "display(" in source:
             assert images == 3, source  # one figure per beta of the smoke sweep
-        elif any(f in source for f in ("show_samples(", "visualize_images(", "plot_curves(", "plot_rate_distortion(")):
+        elif any(
+            f in source
+            for f in ("show_samples(", "visualize_images(", "plot_curves(", "plot_rate_distortion(")
+        ):
             assert images == 1, f"{images} images from:\n{source}"
         else:
             assert images == 0, source
@@ -242,8 +262,12 @@ def test_chapter_claims_hold_in_the_cpu_profile(tmp_path):
     nb = jupytext.read(ROOT / f"{CHAPTER}.md")
     env = {"DGM_PROFILE": "cpu", "DGM_DATASET": "patches", "DGM_CHECKPOINT_DIR": str(tmp_path / "ckpt")}
     with environ(**env):
-        NotebookClient(nb, timeout=1800, kernel_name="python3",
-                       resources={"metadata": {"path": str((ROOT / CHAPTER).parent)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=1800,
+            kernel_name="python3",
+            resources={"metadata": {"path": str((ROOT / CHAPTER).parent)}},
+        ).execute()
     nbformat.write(nb, tmp_path / "executed.ipynb")
     g = _parsed(tmp_path / "executed.ipynb")
     assert g["run_profile"] == "cpu" and g["dataset_name"] == "the stand-in patches"

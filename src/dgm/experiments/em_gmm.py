@@ -88,16 +88,25 @@ class SklearnComparison:
     covariances_diff: float
 
 
-def compare_with_sklearn(X: np.ndarray, init: GMMParams, n_iter: int, reg_covar: float = 1e-6) -> SklearnComparison:
+def compare_with_sklearn(
+    X: np.ndarray, init: GMMParams, n_iter: int, reg_covar: float = 1e-6
+) -> SklearnComparison:
     """Run both EMs for exactly n_iter iterations (tol = 0) from init and compare the results."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     ours = fit_gmm(X, init.n_components, n_iter=n_iter, tol=0.0, init=init, reg_covar=reg_covar)
     gm = GaussianMixture(
-        init.n_components, covariance_type="full", tol=0.0, reg_covar=reg_covar, max_iter=n_iter,
-        init_params="random_from_data", weights_init=init.weights, means_init=init.means,
-        precisions_init=np.linalg.inv(init.covariances), random_state=0,
+        init.n_components,
+        covariance_type="full",
+        tol=0.0,
+        reg_covar=reg_covar,
+        max_iter=n_iter,
+        init_params="random_from_data",
+        weights_init=init.weights,
+        means_init=init.means,
+        precisions_init=np.linalg.inv(init.covariances),
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -135,11 +144,18 @@ class EMDemoResult:
         """Every number the chapter's text states, by glue name (``em_`` + name)."""
         s, fit, cmp = self.settings, self.fit, self.sklearn
         v: dict[str, float | int | bool] = {
-            "n_points": s.n_points, "n_iter": fit.n_iter, "tol": s.tol, "converged": fit.converged,
-            "init_ll": float(fit.log_likelihoods[0]), "final_ll": fit.log_likelihood,
-            "true_ll": self.true_log_likelihood, "min_increment": self.min_increment,
-            "stairs_min_rise": float(np.diff(self.stairs.reshape(-1)).min()), "n_stairs": s.n_stairs,
-            "sk_n_iter": cmp.n_iter, "amortised_steps": s.amortised_steps,
+            "n_points": s.n_points,
+            "n_iter": fit.n_iter,
+            "tol": s.tol,
+            "converged": fit.converged,
+            "init_ll": float(fit.log_likelihoods[0]),
+            "final_ll": fit.log_likelihood,
+            "true_ll": self.true_log_likelihood,
+            "min_increment": self.min_increment,
+            "stairs_min_rise": float(np.diff(self.stairs.reshape(-1)).min()),
+            "n_stairs": s.n_stairs,
+            "sk_n_iter": cmp.n_iter,
+            "amortised_steps": s.amortised_steps,
             "gap_ratio": self.amortised["linear"].gap / self.amortised["quadratic"].gap,
         }
         for name in ("log_likelihood_diff", "curve_diff", "weights_diff", "means_diff", "covariances_diff"):
@@ -176,7 +192,9 @@ def run(settings: EMDemoSettings, device: None = None, log: RunLog | None = None
     start = time.perf_counter()
     fit = fit_gmm(X, K, n_iter=s.n_iter, tol=s.tol, init=init)
     log.record("em", fit.n_iter, time.perf_counter() - start)
-    snapshots = {t: fit_gmm(X, K, n_iter=t, tol=0.0, init=init).params for t in s.snapshot_iters if t < fit.n_iter}
+    snapshots = {
+        t: fit_gmm(X, K, n_iter=t, tol=0.0, init=init).params for t in s.snapshot_iters if t < fit.n_iter
+    }
     snapshots[fit.n_iter] = fit.params
     amortised = {}
     for kind in ("linear", "quadratic"):
@@ -184,7 +202,11 @@ def run(settings: EMDemoSettings, device: None = None, log: RunLog | None = None
         amortised[kind] = fit_amortised_posterior(X, fit.params, kind, s.amortised_steps, s.amortised_lr)
         log.record(f"amortised_{kind}", s.amortised_steps, time.perf_counter() - start)
     return EMDemoResult(
-        settings=s, X=X, init=init, fit=fit, snapshots=snapshots,
+        settings=s,
+        X=X,
+        init=init,
+        fit=fit,
+        snapshots=snapshots,
         min_increment=float(np.diff(fit.log_likelihoods).min()),
         true_log_likelihood=gmm_log_likelihood(X, TRUE_MIXTURE),
         stairs=elbo_stairs(X, init, s.n_stairs),
@@ -274,7 +296,12 @@ def em_animation(result: EMDemoResult, max_iter: int = 20) -> ScrubbableFigure:
         ax.scatter(*result.X.T, s=3, c="0.6", alpha=0.5)
         plot_ellipses(ax, TRUE_MIXTURE, color="0.3", ls="--")
         plot_ellipses(ax, steps[t], color="C3")
-        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", title=f"after {t} iteration{'s' * (t != 1)}")
+        ax.set(
+            xlim=(lo[0], hi[0]),
+            ylim=(lo[1], hi[1]),
+            aspect="equal",
+            title=f"after {t} iteration{'s' * (t != 1)}",
+        )
         return []
 
     return scrubbable(fig, frame, len(steps))

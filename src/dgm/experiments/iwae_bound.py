@@ -1,10 +1,10 @@
 """The IWAE chapter's experiment: L_K against K for the trained 2d VAEs, and their exact log p(x).
 
 For each of the 2d chapter's trained VAEs (:func:`dgm.experiments.vae_2d.train_vae2d`, with the
-settings' ``vae2d``) and a set of test points, :func:`run` estimates the test-set average of L_K for every K of
-the settings with :func:`dgm.iwae.iwae_bound`, with a Monte Carlo standard error, and sets it
-against the exact log p(x) (:func:`dgm.likelihood.exact_log_likelihood`) and the ELBO without
-sampling noise (:func:`dgm.likelihood.quadrature_elbo`).
+settings' ``vae2d``) and a set of test points, :func:`run` estimates the test-set average of L_K
+for every K of the settings with :func:`dgm.iwae.iwae_bound`, with a Monte Carlo standard error,
+and sets it against the exact log p(x) (:func:`dgm.likelihood.exact_log_likelihood`) and the ELBO
+without sampling noise (:func:`dgm.quadrature.quadrature_elbo`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from dgm.data import TWO_D_MODES, generate_2d_data
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
 from dgm.experiments.vae_2d import VAE2dSettings, train_vae2d
 from dgm.iwae import chi_square, repeated_iwae_bound
-from dgm.likelihood import exact_log_likelihood, quadrature_elbo
+from dgm.likelihood import exact_log_likelihood
 from dgm.plotting import new_figure, show
 from dgm.profiles import ByProfile, RunLog
+from dgm.quadrature import quadrature_elbo
 from dgm.significance import z_threshold
 from dgm.tables import Table
 from dgm.training import torch_threads
@@ -37,7 +38,9 @@ class IWAESettings:
     """Settings of the IWAE experiment: which K, how many test points, how many samples."""
 
     n_points: int  # the first n_points test points of each data set
-    samples_per_k: int  # latent samples per point and K: R_K = max(min_repeats, samples_per_k // K) draws of L_K
+    samples_per_k: (
+        int  # latent samples per point and K: R_K = max(min_repeats, samples_per_k // K) draws of L_K
+    )
     chi2_samples: int  # latent samples per point for the chi-square divergence
     vae2d: VAE2dSettings  # the 2d chapter's models and data, trained (or loaded) with these
     ks: tuple[int, ...] = KS
@@ -75,7 +78,9 @@ class ModeBounds:
     repeats: tuple[int, ...]  # R_K
     bound: np.ndarray  # (n_K,): average over points and draws of the one-draw estimates of L_K
     se: np.ndarray  # (n_K,): its Monte Carlo standard error
-    abs_error: np.ndarray  # (n_K,): average over points of |L_K estimate - log p(x)|, the point's draws averaged
+    abs_error: (
+        np.ndarray
+    )  # (n_K,): average over points of |L_K estimate - log p(x)|, the point's draws averaged
     log_px: float  # exact log p(x)
     elbo: float  # the ELBO by Gauss-Hermite quadrature (32 nodes)
     elbo_quadrature_error: float  # |32-node ELBO - 16-node ELBO|: a bound on the error of the 32-node one
@@ -117,7 +122,8 @@ class ModeBounds:
         return self.rise / math.hypot(self.se[0], self.se[-1])
 
     def converged_from(self, z_crit: float) -> int | None:
-        """The smallest K from which on every gap is within z_crit standard errors of 0 (None: not even the last)."""
+        """The smallest K from which on every gap is within z_crit standard errors of 0
+        (None: not even the last)."""
         k = None
         for k_i, z in zip(reversed(self.ks), reversed(self.gap_z)):
             if abs(z) >= z_crit:
@@ -136,7 +142,10 @@ class ModeBounds:
 
 
 def bounds_for_model(
-    model: torch.nn.Module, x: torch.Tensor, settings: IWAESettings, mode: str = "",
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    settings: IWAESettings,
+    mode: str = "",
 ) -> ModeBounds:
     """L_K for every K of ``settings`` on the points x (N, D), with log p(x), the ELBO and chi^2."""
     device = model_device(model)
@@ -154,9 +163,16 @@ def bounds_for_model(
             abs_error.append((est.mean(dim=0) - log_px).abs().mean().item())
         chi2 = chi_square(model, x, log_px, settings.chi2_samples, generator).mean().item()
     return ModeBounds(
-        mode=mode, ks=tuple(settings.ks), repeats=tuple(settings.repeats(k) for k in settings.ks),
-        bound=np.array(bound), se=np.array(se), abs_error=np.array(abs_error), log_px=log_px.mean().item(),
-        elbo=elbo32, elbo_quadrature_error=abs(elbo32 - elbo16), chi2=chi2,
+        mode=mode,
+        ks=tuple(settings.ks),
+        repeats=tuple(settings.repeats(k) for k in settings.ks),
+        bound=np.array(bound),
+        se=np.array(se),
+        abs_error=np.array(abs_error),
+        log_px=log_px.mean().item(),
+        elbo=elbo32,
+        elbo_quadrature_error=abs(elbo32 - elbo16),
+        chi2=chi2,
     )
 
 
@@ -179,7 +195,8 @@ class IWAEResult:
 
     @property
     def n_tests(self) -> int:
-        """z-tests the chapter makes per model: L_1 = ELBO, L_K <= log p(x) for every K, each consecutive step."""
+        """z-tests the chapter makes per model: L_1 = ELBO, L_K <= log p(x) for every K, each
+        consecutive step."""
         n_k = len(self.settings.ks)
         return len(self.modes) * (1 + n_k + (n_k - 1))
 
@@ -189,34 +206,54 @@ class IWAEResult:
         return z_threshold(self.n_tests, self.settings.false_alarm)
 
     def chapter_values(self) -> dict[str, float | int | str]:
-        """The numbers the chapter states, by glue name (``iw_`` + name); per-K values as ``iw_{tag}_gap_{K}``."""
+        """The numbers the chapter states, by glue name (``iw_`` + name); per-K values as
+        ``iw_{tag}_gap_{K}``."""
         s, z = self.settings, self.z_crit
         v: dict[str, float | int | str] = {
-            "n_points": s.n_points, "samples_per_k": s.samples_per_k, "min_repeats": s.min_repeats,
-            "chi2_samples": s.chi2_samples, "k_max": s.ks[-1], "n_k": len(s.ks), "log_px_tol": s.log_px_tol,
-            "false_alarm": s.false_alarm, "n_tests": self.n_tests, "z_crit": z,
+            "n_points": s.n_points,
+            "samples_per_k": s.samples_per_k,
+            "min_repeats": s.min_repeats,
+            "chi2_samples": s.chi2_samples,
+            "k_max": s.ks[-1],
+            "n_k": len(s.ks),
+            "log_px_tol": s.log_px_tol,
+            "false_alarm": s.false_alarm,
+            "n_tests": self.n_tests,
+            "z_crit": z,
             "estimation_time_s": round(self.estimation_time_s, 1),
         }
         for m in self.modes:
             t = MODE_TAGS[m.mode]
             k_conv, kmax_measurable = m.converged_from(z), [k for k, ok in zip(m.ks, m.measurable(z)) if ok]
             v |= {
-                f"{t}_log_px": m.log_px, f"{t}_elbo": m.elbo, f"{t}_elbo_gap": m.elbo_gap,
+                f"{t}_log_px": m.log_px,
+                f"{t}_elbo": m.elbo,
+                f"{t}_elbo_gap": m.elbo_gap,
                 f"{t}_quad_err": m.elbo_quadrature_error,
-                f"{t}_l1": m.bound[0], f"{t}_l1_se": m.se[0], f"{t}_l1_minus_elbo": m.bound[0] - m.elbo,
-                f"{t}_min_gap_z": float(m.gap_z.min()), f"{t}_min_step_z": float(m.step_z.min()),
-                f"{t}_rise": m.rise, f"{t}_rise_z": m.rise_z,
-                f"{t}_gap_kmax": m.gap[-1], f"{t}_se_kmax": m.se[-1], f"{t}_abs_err_kmax": m.abs_error[-1],
+                f"{t}_l1": m.bound[0],
+                f"{t}_l1_se": m.se[0],
+                f"{t}_l1_minus_elbo": m.bound[0] - m.elbo,
+                f"{t}_min_gap_z": float(m.gap_z.min()),
+                f"{t}_min_step_z": float(m.step_z.min()),
+                f"{t}_rise": m.rise,
+                f"{t}_rise_z": m.rise_z,
+                f"{t}_gap_kmax": m.gap[-1],
+                f"{t}_se_kmax": m.se[-1],
+                f"{t}_abs_err_kmax": m.abs_error[-1],
                 f"{t}_k_conv": "none" if k_conv is None else k_conv,
-                f"{t}_chi2": m.chi2, f"{t}_rate_dev": m.rate_deviation(z),
+                f"{t}_chi2": m.chi2,
+                f"{t}_rate_dev": m.rate_deviation(z),
                 f"{t}_rate_kmax": kmax_measurable[-1] if kmax_measurable else "none",
             }
             for i, k in enumerate(m.ks):
                 v |= {f"{t}_gap_{k}": m.gap[i], f"{t}_se_{k}": m.se[i], f"{t}_l_{k}": m.bound[i]}
-        return {f"iw_{name}": (float(x) if isinstance(x, (float, np.floating)) else x) for name, x in v.items()}
+        return {
+            f"iw_{name}": (float(x) if isinstance(x, (float, np.floating)) else x) for name, x in v.items()
+        }
 
     def bounds_table(self) -> Table:
-        """One row per K: L_K, its standard error and log p(x) - L_K for each model; then the ELBO and log p(x)."""
+        """One row per K: L_K, its standard error and log p(x) - L_K for each model; then the ELBO
+        and log p(x)."""
         columns = tuple(c for m in self.modes for c in (f"{m.mode}: L_K", "SE", "log p(x) - L_K"))
         rows: dict[str, tuple] = {}
         for i, k in enumerate(self.settings.ks):
@@ -226,7 +263,9 @@ class IWAEResult:
         return Table(columns, rows, digits=5)
 
 
-def run(settings: IWAESettings, device: torch.device | str | None = None, log: RunLog | None = None) -> IWAEResult:
+def run(
+    settings: IWAESettings, device: torch.device | str | None = None, log: RunLog | None = None
+) -> IWAEResult:
     """Load (or train) the 2d chapter's VAEs of ``settings.vae2d`` and estimate their L_K on test points.
 
     The trainings (usually checkpoints of the 2d chapter's) are recorded in ``log`` (a new one if None).
@@ -249,7 +288,8 @@ def run(settings: IWAESettings, device: torch.device | str | None = None, log: R
 
 
 def plot_bounds(result: IWAEResult) -> Figure:
-    """L_K - log p(x) against K (log scale), +- 2 standard errors, with the ELBO and chi^2 / (2K); one panel per model."""
+    """L_K - log p(x) against K (log scale), +- 2 standard errors, with the ELBO and chi^2 / (2K);
+    one panel per model."""
     fig, axes = new_figure(1, len(result.modes), figsize=(11, 4.2))
     for ax, m in zip(axes[0], result.modes):
         ks = np.asarray(m.ks, dtype=float)

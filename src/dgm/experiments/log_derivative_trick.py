@@ -39,18 +39,40 @@ class EstimatorSettings:
     def __post_init__(self) -> None:
         sample_counts = (*self.n_samples, self.samples_for_dim_sweep, self.table_samples)
         if not self.dims or not self.n_samples or min(sample_counts) < 2:
-            raise ValueError("need non-empty sweeps and S >= 2 everywhere (the baseline leaves one sample out)")
-        if min((*self.dims, self.dim_for_sample_sweep, self.table_dim)) < 1 or min(self.n_repeats, self.table_repeats) < 2:
+            raise ValueError(
+                "need non-empty sweeps and S >= 2 everywhere (the baseline leaves one sample out)"
+            )
+        if (
+            min((*self.dims, self.dim_for_sample_sweep, self.table_dim)) < 1
+            or min(self.n_repeats, self.table_repeats) < 2
+        ):
             raise ValueError("dimensions must be >= 1 and repeat counts >= 2")
 
 
 SETTINGS: ByProfile[EstimatorSettings] = ByProfile(
-    smoke=EstimatorSettings(dims=(2, 8, 32), n_samples=(2, 8, 32), dim_for_sample_sweep=8,
-                            samples_for_dim_sweep=8, n_repeats=300, table_repeats=4_000),
-    cpu=EstimatorSettings(dims=(2, 4, 10, 20, 50, 100, 200), n_samples=(2, 4, 8, 16, 32, 64, 128, 256),
-                          dim_for_sample_sweep=10, samples_for_dim_sweep=16, n_repeats=2_000),
-    gpu=EstimatorSettings(dims=(2, 4, 10, 20, 50, 100, 200, 500), n_samples=(2, 4, 8, 16, 32, 64, 128, 256, 512),
-                          dim_for_sample_sweep=10, samples_for_dim_sweep=16, n_repeats=10_000, table_repeats=100_000),
+    smoke=EstimatorSettings(
+        dims=(2, 8, 32),
+        n_samples=(2, 8, 32),
+        dim_for_sample_sweep=8,
+        samples_for_dim_sweep=8,
+        n_repeats=300,
+        table_repeats=4_000,
+    ),
+    cpu=EstimatorSettings(
+        dims=(2, 4, 10, 20, 50, 100, 200),
+        n_samples=(2, 4, 8, 16, 32, 64, 128, 256),
+        dim_for_sample_sweep=10,
+        samples_for_dim_sweep=16,
+        n_repeats=2_000,
+    ),
+    gpu=EstimatorSettings(
+        dims=(2, 4, 10, 20, 50, 100, 200, 500),
+        n_samples=(2, 4, 8, 16, 32, 64, 128, 256, 512),
+        dim_for_sample_sweep=10,
+        samples_for_dim_sweep=16,
+        n_repeats=10_000,
+        table_repeats=100_000,
+    ),
 )
 
 
@@ -97,7 +119,8 @@ class VarianceResult:
         return float(self.var_vs_dim[name][-1] / self.var_vs_dim[name][0])
 
     def offset_var_vs_dim(self) -> np.ndarray:
-        """The score-function variance the ELBO's mean alone explains: ``L^2 E[score^2] / S``, (len(dims),)."""
+        """The score-function variance the ELBO's mean alone explains: ``L^2 E[score^2] / S``,
+        (len(dims),)."""
         return self.elbo_vs_dim**2 * self.fisher_vs_dim / self.settings.samples_for_dim_sweep
 
     def slope_vs_samples(self, name: str) -> float:
@@ -105,7 +128,8 @@ class VarianceResult:
         return float(np.polyfit(np.log(self.settings.n_samples), np.log(self.var_vs_samples[name]), 1)[0])
 
     def table(self) -> Table:
-        """The unbiasedness table: exact gradient, then each estimator's mean ± standard error, and max |z|."""
+        """The unbiasedness table: exact gradient, then each estimator's mean ± standard error, and
+        max |z|."""
         names = list(self.table_mean)
         rows: dict[str, tuple] = {}
         for j, p in enumerate(self.param_names):
@@ -119,9 +143,15 @@ class VarianceResult:
         s = self.settings
         sf, base, rep = "score function", "score function + baseline", "reparameterisation"
         v: dict[str, float | int] = {
-            "log_evidence": s.log_evidence, "table_dim": s.table_dim, "table_samples": s.table_samples,
-            "table_repeats": s.table_repeats, "n_tests": self.n_tests, "z_threshold": self.z_crit,
-            "min_dim": s.dims[0], "max_dim": s.dims[-1], "sweep_samples": s.samples_for_dim_sweep,
+            "log_evidence": s.log_evidence,
+            "table_dim": s.table_dim,
+            "table_samples": s.table_samples,
+            "table_repeats": s.table_repeats,
+            "n_tests": self.n_tests,
+            "z_threshold": self.z_crit,
+            "min_dim": s.dims[0],
+            "max_dim": s.dims[-1],
+            "sweep_samples": s.samples_for_dim_sweep,
             "ratio_sf_rep": self.ratio_at_max_dim(sf, rep),
             "ratio_base_rep": self.ratio_at_max_dim(base, rep),
             "ratio_sf_base": self.ratio_at_max_dim(sf, base),
@@ -138,27 +168,36 @@ class VarianceResult:
             "slope_rep": self.slope_vs_samples(rep),
             "time_s": self.wall_time_s,
         }
-        for key, name in [("sf", sf), ("base", base), ("rep", rep), ("inside", "gradient inside the integral")]:
+        for key, name in [
+            ("sf", sf),
+            ("base", base),
+            ("rep", rep),
+            ("inside", "gradient inside the integral"),
+        ]:
             v[f"maxz_{key}"] = self.max_abs_z(name)
             v[f"se_mu1_{key}"] = float(self.table_se[name][0])
         return {f"ldt_{k}": (x if isinstance(x, int) else float(x)) for k, x in v.items()}
 
 
 def b1_change(elbo: float, b: float = 1.0) -> float:
-    """Relative change of the offset term L^2 of the variance when the baseline b replaces 0: ((L - b)^2 - L^2) / L^2."""
+    """Relative change of the offset term L^2 of the variance when the baseline b replaces 0:
+    ((L - b)^2 - L^2) / L^2."""
     if elbo == 0:
         raise ValueError("the relative change is undefined for an ELBO of 0")
     return ((elbo - b) ** 2 - elbo**2) / elbo**2
 
 
-def _estimates(name: str, target: GaussianTarget, mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def _estimates(
+    name: str, target: GaussianTarget, mu: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
     fn = ESTIMATORS[name] if name in ESTIMATORS else gradient_inside_grad
     grad_mu, grad_log_std = fn(target.log_joint, mu, log_std, eps)
     return torch.cat([grad_mu, grad_log_std], dim=1).double()  # (R, 2D)
 
 
-def run(settings: EstimatorSettings, device: torch.device | str | None = None,
-        log: RunLog | None = None) -> VarianceResult:
+def run(
+    settings: EstimatorSettings, device: torch.device | str | None = None, log: RunLog | None = None
+) -> VarianceResult:
     """Unbiasedness table and variance sweeps over D and S, with q = N(0, I) against :func:`make_target`.
 
     Nothing is trained: ``log`` (kept in the result) stays as it is passed.
@@ -189,7 +228,9 @@ def run(settings: EstimatorSettings, device: torch.device | str | None = None,
     def mean_var(dim: int, n_samples: int) -> dict[str, float]:
         target, mu, log_std = setup(dim)
         eps = noise(settings.n_repeats, n_samples, dim)
-        return {name: float(_estimates(name, target, mu, log_std, eps).var(dim=0).mean()) for name in ESTIMATORS}
+        return {
+            name: float(_estimates(name, target, mu, log_std, eps).var(dim=0).mean()) for name in ESTIMATORS
+        }
 
     by_dim = [mean_var(dim, settings.samples_for_dim_sweep) for dim in settings.dims]
     elbos, fishers = [], []
@@ -224,9 +265,14 @@ def plot_variances(result: VarianceResult):
     for name, marker in zip(ESTIMATORS, "osd"):
         axes[0].loglog(s.dims, result.var_vs_dim[name], marker=marker, label=name)
         axes[1].loglog(s.n_samples, result.var_vs_samples[name], marker=marker, label=name)
-    axes[0].loglog(s.dims, result.offset_var_vs_dim(), "k--", label="$\\mathcal{L}^2\\, E[s^2] / S$ (prediction)")
-    axes[0].set(xlabel="latent dimension d", ylabel="variance per coordinate of phi",
-                title=f"S = {s.samples_for_dim_sweep} samples")
+    axes[0].loglog(
+        s.dims, result.offset_var_vs_dim(), "k--", label="$\\mathcal{L}^2\\, E[s^2] / S$ (prediction)"
+    )
+    axes[0].set(
+        xlabel="latent dimension d",
+        ylabel="variance per coordinate of phi",
+        title=f"S = {s.samples_for_dim_sweep} samples",
+    )
     axes[1].set(xlabel="samples S per estimate", title=f"d = {s.dim_for_sample_sweep}")
     for ax, ticks in zip(axes, (s.dims, s.n_samples)):
         ax.grid(True, which="both", alpha=0.3)

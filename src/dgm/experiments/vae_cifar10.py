@@ -15,15 +15,17 @@ import numpy as np
 import torch
 
 from dgm.bits_per_dim import BitsPerDim, bits_per_dim, unit_variance_floor
+from dgm.calibration import CalibratedConvVAE, calibrate
 from dgm.checkpoints import Trained, load_or_train
-from dgm.data import ImageData, load_image_data, to_image_scale, to_model_scale
-from dgm.gaussians import LOG_2PI, sample_normal
+from dgm.data import ImageData, load_image_data, to_model_scale
+from dgm.gaussians import LOG_2PI
 from dgm.jupyter import kernel_shell
 from dgm.loaders import TensorLoader
 from dgm.profiles import ByProfile, RunLog, default_device
+from dgm.reconstruction import ReconstructionError, reconstruction_error
 from dgm.tables import Table
 from dgm.training import Losses, train_model
-from dgm.vae import CalibratedConvVAE, ConvVAE, interpolate, reconstruct
+from dgm.vae import ConvVAE
 
 
 @dataclass(frozen=True)
@@ -47,16 +49,43 @@ class CifarVAESettings:
 
 SETTINGS = ByProfile(
     # Seconds: a few hundred patches, a tiny network; checks that everything runs.
-    smoke=CifarVAESettings(n_train=512, n_test=256, channels=(8, 16, 16, 32), n_latent=16,
-                           batch_size=64, epochs=2, lr=2e-3, beta=1.0, betas=(0.2, 1.0, 5.0)),
+    smoke=CifarVAESettings(
+        n_train=512,
+        n_test=256,
+        channels=(8, 16, 16, 32),
+        n_latent=16,
+        batch_size=64,
+        epochs=2,
+        lr=2e-3,
+        beta=1.0,
+        betas=(0.2, 1.0, 5.0),
+    ),
     # Minutes on 2 CPU cores: 12k training images, half-width network, 4 epochs per model
     # (48k images per training, four trainings).
-    cpu=CifarVAESettings(n_train=12_000, n_test=2_000, channels=(16, 32, 64, 128), n_latent=256,
-                         batch_size=64, epochs=4, lr=9e-4, beta=1.0, betas=(0.2, 1.0, 5.0)),
+    cpu=CifarVAESettings(
+        n_train=12_000,
+        n_test=2_000,
+        channels=(16, 32, 64, 128),
+        n_latent=256,
+        batch_size=64,
+        epochs=4,
+        lr=9e-4,
+        beta=1.0,
+        betas=(0.2, 1.0, 5.0),
+    ),
     # The homework: full data, its suggested architecture, EPOCHS < 16, LR < 1e-3,
     # 128 < N_LATENS < 1024, 0.1 < BETA < 10.
-    gpu=CifarVAESettings(n_train=None, n_test=None, channels=(32, 64, 128, 256), n_latent=256,
-                         batch_size=128, epochs=15, lr=5e-4, beta=1.0, betas=(0.2, 1.0, 5.0)),
+    gpu=CifarVAESettings(
+        n_train=None,
+        n_test=None,
+        channels=(32, 64, 128, 256),
+        n_latent=256,
+        batch_size=128,
+        epochs=15,
+        lr=5e-4,
+        beta=1.0,
+        betas=(0.2, 1.0, 5.0),
+    ),
 )
 
 
@@ -71,16 +100,29 @@ class Prepared:
     device: torch.device
 
 
-def prepare(data: ImageData, settings: CifarVAESettings, device: torch.device | str | None = None) -> Prepared:
+def prepare(
+    data: ImageData, settings: CifarVAESettings, device: torch.device | str | None = None
+) -> Prepared:
     """Take the settings' subset of ``data`` and put it on ``device`` as one tensor per split."""
     device = torch.device(default_device() if device is None else device)
     data = data.subset(settings.n_train, settings.n_test)
-    return Prepared(data, to_model_scale(data.train, device), to_model_scale(data.test, device),
-                    data.fingerprint(), device)
+    return Prepared(
+        data,
+        to_model_scale(data.train, device),
+        to_model_scale(data.test, device),
+        data.fingerprint(),
+        device,
+    )
 
 
-def train_conv_vae(prep: Prepared, settings: CifarVAESettings, beta: float, calibrated: bool = False,
-                   log: RunLog | None = None, use_tqdm: bool | None = None) -> Trained:
+def train_conv_vae(
+    prep: Prepared,
+    settings: CifarVAESettings,
+    beta: float,
+    calibrated: bool = False,
+    log: RunLog | None = None,
+    use_tqdm: bool | None = None,
+) -> Trained:
     """Train (or load) a :class:`ConvVAE`, or a :class:`CalibratedConvVAE`, with ``beta`` on ``prep``.
 
     ``use_tqdm`` (default: in a notebook) shows a progress bar; the training is recorded in ``log``.
@@ -95,8 +137,16 @@ def train_conv_vae(prep: Prepared, settings: CifarVAESettings, beta: float, cali
     def fit(m: torch.nn.Module) -> tuple[Losses, Losses]:
         train = TensorLoader(prep.train_x, settings.batch_size, shuffle=True, seed=settings.seed)
         test = TensorLoader(prep.test_x, settings.eval_batch_size)
-        return train_model(m, train, test, epochs=settings.epochs, lr=settings.lr,
-                           loss_key="elbo_loss", use_tqdm=use_tqdm, device=prep.device)
+        return train_model(
+            m,
+            train,
+            test,
+            epochs=settings.epochs,
+            lr=settings.lr,
+            loss_key="elbo_loss",
+            use_tqdm=use_tqdm,
+            device=prep.device,
+        )
 
     trained = load_or_train(name, config, model, fit)
     if log is not None:
@@ -108,43 +158,10 @@ def training_curves(trained: Trained, key: str = "elbo_loss") -> dict[str, tuple
     """Per-step training and per-epoch test values of ``key``, both against epochs."""
     train, test = trained.train_losses[key], trained.test_losses[key]
     steps_per_epoch = len(train) / (len(test) - 1)
-    return {"train (per step)": (np.arange(1, len(train) + 1) / steps_per_epoch, train),
-            "test": (np.arange(len(test)), test)}
-
-
-def reconstruction_pairs(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    """Inputs and their reconstructions interleaved, as images: (B, C, H, W) -> (2B, C, H, W)."""
-    pairs = torch.stack((x, reconstruct(model, x)), dim=1)  # (B, 2, C, H, W)
-    return to_image_scale(pairs.flatten(0, 1))
-
-
-def interpolation_rows(model: torch.nn.Module, x1: torch.Tensor, x2: torch.Tensor,
-                       n_steps: int = 10) -> np.ndarray:
-    """One row of ``n_steps`` decoded points per pair, from x1 to x2: (B, ...) -> (B * n_steps, ...)."""
-    return to_image_scale(interpolate(model, x1, x2, n_steps).flatten(0, 1))
-
-
-@dataclass(frozen=True)
-class ReconstructionError:
-    """Mean squared error per pixel value on the [0, 1] scale, of reconstructions and of two baselines."""
-
-    reconstruction: float  # decoder mean at the encoder mean vs the input
-    mean_image: float  # the training set's mean image vs the input
-    other_image: float  # another test image vs the input
-
-
-@torch.no_grad()
-def reconstruction_error(model: torch.nn.Module, prep: Prepared, batch_size: int = 500) -> ReconstructionError:
-    """How close reconstructions of the test images are, next to two reconstructions that ignore them."""
-    x = prep.test_x
-    recon = torch.cat([reconstruct(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    images = to_image_scale(x)
-    mean_image = to_image_scale(prep.train_x.mean(dim=0, keepdim=True))
-    return ReconstructionError(
-        reconstruction=float(((to_image_scale(recon) - images) ** 2).mean()),
-        mean_image=float(((mean_image - images) ** 2).mean()),
-        other_image=float(((np.roll(images, 1, axis=0) - images) ** 2).mean()),
-    )
+    return {
+        "train (per step)": (np.arange(1, len(train) + 1) / steps_per_epoch, train),
+        "test": (np.arange(len(test)), test),
+    }
 
 
 @dataclass(frozen=True)
@@ -157,8 +174,12 @@ class SweepPoint:
     samples: np.ndarray  # (n, C, H, W) in [0, 1]
 
 
-def beta_sweep(prep: Prepared, settings: CifarVAESettings, log: RunLog | None = None,
-               trained: dict[float, Trained] | None = None) -> list[SweepPoint]:
+def beta_sweep(
+    prep: Prepared,
+    settings: CifarVAESettings,
+    log: RunLog | None = None,
+    trained: dict[float, Trained] | None = None,
+) -> list[SweepPoint]:
     """Train one ConvVAE per beta of the settings (reusing ``trained`` ones); rate and distortion of each."""
     trained = dict(trained or {})
     points = []
@@ -167,8 +188,14 @@ def beta_sweep(prep: Prepared, settings: CifarVAESettings, log: RunLog | None = 
             trained[beta] = train_conv_vae(prep, settings, beta, log=log)
         t = trained[beta]
         torch.manual_seed(settings.seed)
-        points.append(SweepPoint(beta, t.test_losses["kl_loss"][-1], t.test_losses["recon_loss"][-1],
-                                 t.model.sample(settings.n_samples)))
+        points.append(
+            SweepPoint(
+                beta,
+                t.test_losses["kl_loss"][-1],
+                t.test_losses["recon_loss"][-1],
+                t.model.sample(settings.n_samples),
+            )
+        )
     return points
 
 
@@ -176,31 +203,11 @@ def sweep_table(points: list[SweepPoint]) -> Table:
     """The beta sweep as a table: one row per beta, its test rate and distortion in nats per image."""
     if not points:
         raise ValueError("the sweep has no points")
-    return Table(("rate (nats)", "distortion (nats)"),
-                 {f"β = {p.beta:g}": (p.rate, p.distortion) for p in points}, digits=1)
-
-
-@torch.no_grad()
-def calibrate(model: ConvVAE, x: torch.Tensor, batch_size: int = 500) -> CalibratedConvVAE:
-    """A copy of a trained unit-variance ``model`` whose per-channel sigma is fitted on ``x`` (no retraining).
-
-    sigma_c^2 = mean over ``x`` of (x - mu_x)^2 in channel c, with z ~ q(z | x): the value that
-    maximises the ELBO of ``x`` for the model's encoder and decoder means.
-    """
-    with torch.random.fork_rng(devices=[]):  # building the copy leaves the random stream alone
-        out = CalibratedConvVAE(model.input_shape, model.n_latent, model.beta, model.channels)
-    out.load_state_dict(model.state_dict(), strict=False)  # all but log_std_x
-    out.to(x.device).eval()
-    sq = torch.zeros(model.input_shape[0], device=x.device)
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        mu_z, log_std_z = model.encode(xb)
-        mu_x, _ = model.decode(sample_normal(mu_z, log_std_z, eps=model.prior(len(xb))))  # at z ~ q(z | x)
-        sq += ((xb - mu_x) ** 2).sum(dim=(0, 2, 3))
-    var = (sq / (len(x) * x[0, 0].numel())).clamp_min(out.min_var)
-    out.log_std_x.copy_(0.5 * torch.log(var).view(-1, 1, 1))
-    return out
-
+    return Table(
+        ("rate (nats)", "distortion (nats)"),
+        {f"β = {p.beta:g}": (p.rate, p.distortion) for p in points},
+        digits=1,
+    )
 
 
 # --------------------------------------------------------------------------- the chapter's run
@@ -235,34 +242,50 @@ class CifarResult:
         sigma = self.calibrated.model.log_std_x.exp().flatten().tolist()
         floor = unit_variance_floor()
         v: dict[str, float | int | str] = {
-            "n_train": len(prep.train_x), "n_test": len(prep.test_x),
+            "n_train": len(prep.train_x),
+            "n_test": len(prep.test_x),
             "dataset_name": "CIFAR-10" if prep.data.name == "cifar10" else "the stand-in patches",
-            "n_dims": n_dims, "recon_constant": constant,
-            "main_beta": s.beta, "main_epochs": s.epochs, "main_elbo_start": main.test_losses["elbo_loss"][0],
-            "main_elbo": test["elbo_loss"], "main_recon": test["recon_loss"], "main_kl": test["kl_loss"],
+            "n_dims": n_dims,
+            "recon_constant": constant,
+            "main_beta": s.beta,
+            "main_epochs": s.epochs,
+            "main_elbo_start": main.test_losses["elbo_loss"][0],
+            "main_elbo": test["elbo_loss"],
+            "main_recon": test["recon_loss"],
+            "main_kl": test["kl_loss"],
             "main_half_sq": test["recon_loss"] - constant,
-            "mse_recon": self.reconstruction.reconstruction, "mse_mean": self.reconstruction.mean_image,
+            "mse_recon": self.reconstruction.reconstruction,
+            "mse_mean": self.reconstruction.mean_image,
             "mse_other": self.reconstruction.other_image,
             "sweep_n": len(self.sweep),
-            "floor": floor, "bpd_unit": self.bpd_unit.total, "bpd_unit_recon": self.bpd_unit.recon,
-            "bpd_unit_kl": self.bpd_unit.kl, "bpd_offset": self.bpd_unit.discretisation,
+            "floor": floor,
+            "bpd_unit": self.bpd_unit.total,
+            "bpd_unit_recon": self.bpd_unit.recon,
+            "bpd_unit_kl": self.bpd_unit.kl,
+            "bpd_offset": self.bpd_unit.discretisation,
             "bpd_posthoc": self.bpd_posthoc.total,
-            "bpd_cal": self.bpd_calibrated.total, "bpd_cal_kl": self.bpd_calibrated.kl,
+            "bpd_cal": self.bpd_calibrated.total,
+            "bpd_cal_kl": self.bpd_calibrated.kl,
             "bpd_gain": self.bpd_unit.total - self.bpd_calibrated.total,
             "cal_vs_floor": "below" if self.bpd_calibrated.total < floor else "still above",
-            "sigma2_min": min(sigma) ** 2, "sigma2_max": max(sigma) ** 2,
+            "sigma2_min": min(sigma) ** 2,
+            "sigma2_max": max(sigma) ** 2,
             "cal_kl": self.calibrated.test_losses["kl_loss"][-1],
         }
         for i, point in enumerate(self.sweep):
-            v |= {f"sweep_beta_{i}": point.beta, f"sweep_rate_{i}": point.rate,
-                  f"sweep_distortion_{i}": point.distortion}
+            v |= {
+                f"sweep_beta_{i}": point.beta,
+                f"sweep_rate_{i}": point.rate,
+                f"sweep_distortion_{i}": point.distortion,
+            }
         for name, sig in zip("rgb", sigma):
             v |= {f"sigma_{name}": sig, f"sigma_{name}_levels": sig * 255 / 2}  # in 8-bit levels
         return {k: (x if isinstance(x, (int, str)) else float(x)) for k, x in v.items()}
 
 
-def run(settings: CifarVAESettings, device: torch.device | str | None = None,
-        log: RunLog | None = None) -> CifarResult:
+def run(
+    settings: CifarVAESettings, device: torch.device | str | None = None, log: RunLog | None = None
+) -> CifarResult:
     """Load the settings' images, train (or load) every model of the chapter and evaluate them.
 
     The data are CIFAR-10 or the labelled stand-in (:func:`dgm.data.load_image_data`: ``$DGM_DATASET``
@@ -276,8 +299,14 @@ def run(settings: CifarVAESettings, device: torch.device | str | None = None,
     posthoc = calibrate(main.model, prep.train_x[: settings.calibration_images])
     calibrated = train_conv_vae(prep, settings, settings.beta, calibrated=True, log=log)
     return CifarResult(
-        settings=settings, prep=prep, main=main, sweep=sweep,
-        reconstruction=reconstruction_error(main.model, prep),
-        calibrated=calibrated, bpd_unit=bpd_unit, bpd_posthoc=bits_per_dim(posthoc, prep.test_x),
-        bpd_calibrated=bits_per_dim(calibrated.model, prep.test_x), log=log,
+        settings=settings,
+        prep=prep,
+        main=main,
+        sweep=sweep,
+        reconstruction=reconstruction_error(main.model, prep.test_x, prep.train_x),
+        calibrated=calibrated,
+        bpd_unit=bpd_unit,
+        bpd_posthoc=bits_per_dim(posthoc, prep.test_x),
+        bpd_calibrated=bits_per_dim(calibrated.model, prep.test_x),
+        log=log,
     )
