@@ -96,3 +96,20 @@ def test_get_latent_stats_are_the_encoder_outputs():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="cuda"):
             get_latent_stats(model, test, use_cuda=True)
+
+
+def test_the_free_bits_objective_is_a_lower_bound_on_the_elbo():
+    # the chapter's exercise: sum_j max(kappa, KL_j) >= sum_j KL_j, equal when every KL_j >= kappa
+    torch.manual_seed(0)
+    x = torch.randn(64, 2) * torch.tensor([3.0, 1.0])
+    for kappa in (0.0, 0.1, 5.0):
+        model = FreeBitsVAE2d(2, 2, [8], [8], free_bits=kappa)
+        torch.manual_seed(1)
+        losses = model.loss(x)
+        assert losses["free_bits_loss"] >= losses["elbo_loss"] - 1e-6
+        kl_dims = losses["kl_loss"]  # the sum over dimensions of the batch's average KL
+        if kappa == 0.0:
+            torch.testing.assert_close(losses["free_bits_loss"], losses["elbo_loss"])
+        if kappa == 5.0:  # every dimension below the budget: the KL part is the constant 2 kappa
+            assert kl_dims < 2 * kappa
+            torch.testing.assert_close(losses["free_bits_loss"], losses["recon_loss"] + 2 * kappa)

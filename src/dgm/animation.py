@@ -8,10 +8,13 @@ glyphs, so the figure works on the site, offline, in the PDF's HTML source and i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
+
+from dgm.plotting import check_sweep, draw_rate_distortion, image_grid
 
 #: matplotlib's player draws its buttons with Font Awesome from a CDN; these glyphs need no download.
 _BUTTON_GLYPHS = {
@@ -61,3 +64,31 @@ def scrubbable(
     html = offline_player(anim.to_jshtml(default_mode="once"))
     plt.close(fig)  # only the animation is shown
     return ScrubbableFigure(html, n_frames)
+
+
+def rate_distortion_animation(
+    betas: Sequence[float],
+    rates: Sequence[float],
+    distortions: Sequence[float],
+    samples: Sequence[np.ndarray],
+):
+    """The beta sweep to scrub through, one frame per beta: its point on the rate-distortion curve and its
+    samples.
+
+    ``samples[i]`` (n, C, H, W) in [0, 1] are decoded prior samples of the model trained with ``betas[i]``.
+    """
+    check_sweep(betas, rates, distortions)
+    if len(samples) != len(betas):
+        raise ValueError(f"need one set of samples per beta, got {len(samples)} for {len(betas)}")
+    fig = plt.figure(figsize=(9, 4), dpi=72)
+    left, right = fig.subplots(1, 2)
+
+    def frame(i: int) -> list:
+        left.clear()
+        right.clear()
+        draw_rate_distortion(left, betas, rates, distortions, highlight=i)
+        right.imshow(image_grid(samples[i]))
+        right.set(title=f"samples, beta = {betas[i]:g}", xticks=[], yticks=[])
+        return []
+
+    return scrubbable(fig, frame, len(betas), interval_ms=1200)

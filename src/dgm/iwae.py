@@ -5,7 +5,9 @@ For a VAE with prior p(z) = N(0, I), Gaussian decoder p(x | z) and Gaussian enco
     L_K(x) = E_{z_1..z_K ~ q(z | x)} log (1/K) sum_k p(x, z_k) / q(z_k | x),
 
 with L_1 the ELBO and L_K -> log p(x) as K grows. :func:`iwae_bound` estimates it per example
-from one draw of K samples. It works for any model with the package's VAE interface:
+from one draw of K samples; :func:`repeated_iwae_bound` makes independent draws of it, and
+:class:`ModeBounds` summarises L_K against K for one model, with the z-tests of the theorems.
+They work for any model with the package's VAE interface:
 
 - ``model.encode(x) -> (mu_z, log_std_z)``, each (B, n_latent);
 - ``model.decode(z) -> (mu_x, log_std_x)``, ``mu_x`` of shape (N, *x.shape[1:]) for z of shape
@@ -15,8 +17,10 @@ from one draw of K samples. It works for any model with the package's VAE interf
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from numbers import Integral
 
+import numpy as np
 import torch
 
 from dgm.gaussians import get_normal_nll
@@ -141,3 +145,75 @@ def chi_square(
     log_w = log_importance_weights(model, x, n_samples, generator=generator).double()  # (B, n_samples)
     log_ratio = log_w - log_px.double()[:, None]
     return torch.exp(torch.logsumexp(2 * log_ratio, dim=1) - math.log(n_samples)) - 1
+
+
+@dataclass(frozen=True)
+class ModeBounds:
+    """L_K against K for one trained model, averaged over the test points (nats per point)."""
+
+    mode: str
+    ks: tuple[int, ...]
+    repeats: tuple[int, ...]  # R_K
+    bound: np.ndarray  # (n_K,): average over points and draws of the one-draw estimates of L_K
+    se: np.ndarray  # (n_K,): its Monte Carlo standard error
+    abs_error: (
+        np.ndarray
+    )  # (n_K,): average over points of |L_K estimate - log p(x)|, the point's draws averaged
+    log_px: float  # exact log p(x)
+    elbo: float  # the ELBO by Gauss-Hermite quadrature (32 nodes)
+    elbo_quadrature_error: float  # |32-node ELBO - 16-node ELBO|: a bound on the error of the 32-node one
+    chi2: float  # chi^2(p(z | x) || q(z | x)), averaged over the points
+
+    @property
+    def gap(self) -> np.ndarray:
+        """log p(x) - L_K, (n_K,); the theorem says >= 0, non-increasing, -> 0."""
+        return self.log_px - self.bound
+
+    @property
+    def elbo_gap(self) -> float:
+        """log p(x) - ELBO = KL(q(z | x) || p(z | x)) on average."""
+        return self.log_px - self.elbo
+
+    @property
+    def step_z(self) -> np.ndarray:
+        """(L_K' - L_K) / its standard error for consecutive K < K', (n_K - 1,); independent draws."""
+        return np.diff(self.bound) / np.sqrt(self.se[1:] ** 2 + self.se[:-1] ** 2)
+
+    @property
+    def gap_z(self) -> np.ndarray:
+        """(log p(x) - L_K) / standard error, (n_K,)."""
+        return self.gap / self.se
+
+    @property
+    def predicted_gap(self) -> np.ndarray:
+        """chi^2 / (2 K), the second-order approximation of log p(x) - L_K, (n_K,)."""
+        return self.chi2 / (2 * np.asarray(self.ks, dtype=float))
+
+    @property
+    def rise(self) -> float:
+        """L_K at the largest K minus L_1."""
+        return float(self.bound[-1] - self.bound[0])
+
+    @property
+    def rise_z(self) -> float:
+        """The rise over its standard error."""
+        return self.rise / math.hypot(self.se[0], self.se[-1])
+
+    def converged_from(self, z_crit: float) -> int | None:
+        """The smallest K from which on every gap is within z_crit standard errors of 0
+        (None: not even the last)."""
+        k = None
+        for k_i, z in zip(reversed(self.ks), reversed(self.gap_z)):
+            if abs(z) >= z_crit:
+                break
+            k = k_i
+        return k
+
+    def measurable(self, z_crit: float) -> np.ndarray:
+        """Which gaps stand more than z_crit standard errors above 0: (n_K,) bool."""
+        return self.gap_z > z_crit
+
+    def rate_deviation(self, z_crit: float) -> float:
+        """max |gap / (chi^2 / 2K) - 1| over the measurable gaps (NaN if none is)."""
+        sel = self.measurable(z_crit)
+        return float(np.abs(self.gap[sel] / self.predicted_gap[sel] - 1).max()) if sel.any() else math.nan

@@ -268,22 +268,33 @@ def plot_curves(
     return show(fig)
 
 
-def plot_rate_distortion(
-    betas: Sequence[float], rates: Sequence[float], distortions: Sequence[float]
-) -> Figure:
-    """Distortion against rate, one labelled point per beta (Alemi et al. 2018)."""
-    if not len(betas) == len(rates) == len(distortions) or not betas:
-        raise ValueError("need one rate and one distortion per beta")
-    fig, axes = new_figure(figsize=(5.5, 4))
-    ax = axes[0, 0]
+def draw_rate_distortion(ax, betas, rates, distortions, highlight: int | None = None) -> None:
     ax.plot(rates, distortions, color="0.6", zorder=1)
     ax.scatter(rates, distortions, zorder=2)
     for b, r, d in zip(betas, rates, distortions):
         ax.annotate(f"beta = {b:g}", (r, d), textcoords="offset points", xytext=(6, 4))
+    if highlight is not None:
+        ax.scatter(
+            [rates[highlight]], [distortions[highlight]], s=160, facecolors="none", edgecolors="C3", lw=2
+        )
     ax.set(
         title="Rate and distortion on the test set",
         xlabel="rate: KL(q(z|x) || p(z)) [nats]",
         ylabel="distortion: E[-log p(x|z)] [nats]",
     )
     ax.grid(alpha=0.3)
+
+
+def check_sweep(betas, rates, distortions) -> None:
+    if not len(betas) == len(rates) == len(distortions) or not betas:
+        raise ValueError("need one rate and one distortion per beta")
+
+
+def plot_rate_distortion(
+    betas: Sequence[float], rates: Sequence[float], distortions: Sequence[float]
+) -> Figure:
+    """Distortion against rate, one labelled point per beta (Alemi et al. 2018)."""
+    check_sweep(betas, rates, distortions)
+    fig, axes = new_figure(figsize=(5.5, 4))
+    draw_rate_distortion(axes[0, 0], betas, rates, distortions)
     return show(fig)

@@ -18,13 +18,13 @@ from dgm.experiments.iwae_bound import (
     SETTINGS,
     IWAEResult,
     IWAESettings,
-    ModeBounds,
+    bounds_animation,
     bounds_for_model,
     plot_bounds,
     run,
 )
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
-from dgm.iwae import chi_square, repeated_iwae_bound
+from dgm.iwae import ModeBounds, chi_square, repeated_iwae_bound
 from dgm.profiles import RunLog
 
 from bookutils import glued
@@ -242,6 +242,9 @@ def test_table_and_plot_show_both_models():
     fig = plot_bounds(r)
     assert len(fig.axes) == 2 and all(ax.get_xscale() == "log" for ax in fig.axes)
     assert [ax.get_title() for ax in fig.axes] == ["univariate", "multivariate"]
+    anim = bounds_animation(r)
+    assert anim.n_frames == len(SMALL.ks) and anim.html.count("data:image/png;base64") == len(SMALL.ks)
+    assert 'type="range"' in anim.html and "https://" not in anim.html  # a slider, nothing from a CDN
 
 
 def test_z_threshold_is_bonferroni_over_the_chapters_tests():

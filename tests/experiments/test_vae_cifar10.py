@@ -284,3 +284,14 @@ def test_sweep_table_has_one_row_per_beta():
     assert lines[2:] == ["| β = 0.5 | 30.2 | 100.0 |", "| β = 2 | 4.0 | 150.5 |"]  # f"{30.25:.1f}" is 30.2
     with pytest.raises(ValueError, match="no points"):
         sweep_table([])
+
+
+def test_the_sweep_scrubs_one_frame_per_beta():
+    from dgm.animation import rate_distortion_animation
+
+    samples = [np.full((4, 3, 8, 8), v, dtype=np.float32) for v in (0.2, 0.5, 0.8)]
+    anim = rate_distortion_animation([0.5, 1.0, 2.0], [30.0, 20.0, 10.0], [100.0, 120.0, 150.0], samples)
+    assert anim.n_frames == 3 and anim.html.count("data:image/png;base64") == 3
+    assert 'type="range"' in anim.html and "https://" not in anim.html
+    with pytest.raises(ValueError, match="one set of samples per beta"):
+        rate_distortion_animation([0.5, 1.0], [30.0, 20.0], [100.0, 120.0], samples)

@@ -13,14 +13,16 @@ import math
 import time
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from dgm.animation import ScrubbableFigure, scrubbable
 from dgm.data import TWO_D_MODES, generate_2d_data
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
 from dgm.experiments.vae_2d import VAE2dSettings, train_vae2d
-from dgm.iwae import chi_square, repeated_iwae_bound
+from dgm.iwae import ModeBounds, chi_square, repeated_iwae_bound
 from dgm.likelihood import exact_log_likelihood
 from dgm.plotting import new_figure, show
 from dgm.profiles import ByProfile, RunLog
@@ -67,78 +69,6 @@ SETTINGS = ByProfile(
     # the whole test set
     gpu=IWAESettings(n_points=3000, samples_per_k=4000, chi2_samples=1000, vae2d=VAE2D_SETTINGS.gpu),
 )
-
-
-@dataclass(frozen=True)
-class ModeBounds:
-    """L_K against K for one trained model, averaged over the test points (nats per point)."""
-
-    mode: str
-    ks: tuple[int, ...]
-    repeats: tuple[int, ...]  # R_K
-    bound: np.ndarray  # (n_K,): average over points and draws of the one-draw estimates of L_K
-    se: np.ndarray  # (n_K,): its Monte Carlo standard error
-    abs_error: (
-        np.ndarray
-    )  # (n_K,): average over points of |L_K estimate - log p(x)|, the point's draws averaged
-    log_px: float  # exact log p(x)
-    elbo: float  # the ELBO by Gauss-Hermite quadrature (32 nodes)
-    elbo_quadrature_error: float  # |32-node ELBO - 16-node ELBO|: a bound on the error of the 32-node one
-    chi2: float  # chi^2(p(z | x) || q(z | x)), averaged over the points
-
-    @property
-    def gap(self) -> np.ndarray:
-        """log p(x) - L_K, (n_K,); the theorem says >= 0, non-increasing, -> 0."""
-        return self.log_px - self.bound
-
-    @property
-    def elbo_gap(self) -> float:
-        """log p(x) - ELBO = KL(q(z | x) || p(z | x)) on average."""
-        return self.log_px - self.elbo
-
-    @property
-    def step_z(self) -> np.ndarray:
-        """(L_K' - L_K) / its standard error for consecutive K < K', (n_K - 1,); independent draws."""
-        return np.diff(self.bound) / np.sqrt(self.se[1:] ** 2 + self.se[:-1] ** 2)
-
-    @property
-    def gap_z(self) -> np.ndarray:
-        """(log p(x) - L_K) / standard error, (n_K,)."""
-        return self.gap / self.se
-
-    @property
-    def predicted_gap(self) -> np.ndarray:
-        """chi^2 / (2 K), the second-order approximation of log p(x) - L_K, (n_K,)."""
-        return self.chi2 / (2 * np.asarray(self.ks, dtype=float))
-
-    @property
-    def rise(self) -> float:
-        """L_K at the largest K minus L_1."""
-        return float(self.bound[-1] - self.bound[0])
-
-    @property
-    def rise_z(self) -> float:
-        """The rise over its standard error."""
-        return self.rise / math.hypot(self.se[0], self.se[-1])
-
-    def converged_from(self, z_crit: float) -> int | None:
-        """The smallest K from which on every gap is within z_crit standard errors of 0
-        (None: not even the last)."""
-        k = None
-        for k_i, z in zip(reversed(self.ks), reversed(self.gap_z)):
-            if abs(z) >= z_crit:
-                break
-            k = k_i
-        return k
-
-    def measurable(self, z_crit: float) -> np.ndarray:
-        """Which gaps stand more than z_crit standard errors above 0: (n_K,) bool."""
-        return self.gap_z > z_crit
-
-    def rate_deviation(self, z_crit: float) -> float:
-        """max |gap / (chi^2 / 2K) - 1| over the measurable gaps (NaN if none is)."""
-        sel = self.measurable(z_crit)
-        return float(np.abs(self.gap[sel] / self.predicted_gap[sel] - 1).max()) if sel.any() else math.nan
 
 
 def bounds_for_model(
@@ -287,20 +217,44 @@ def run(
 # --------------------------------------------------------------------------- the figure
 
 
-def plot_bounds(result: IWAEResult) -> Figure:
-    """L_K - log p(x) against K (log scale), +- 2 standard errors, with the ELBO and chi^2 / (2K);
-    one panel per model."""
-    fig, axes = new_figure(1, len(result.modes), figsize=(11, 4.2))
-    for ax, m in zip(axes[0], result.modes):
+def _draw_bounds(axes, result: IWAEResult, upto: int | None = None) -> None:
+    """Each model's L_K - log p(x) on its panel, the first ``upto`` values of K only (None: all)."""
+    for ax, m in zip(axes, result.modes):
         ks = np.asarray(m.ks, dtype=float)
+        n = len(ks) if upto is None else upto
         ax.axhline(0.0, color="k", lw=1, label="exact log p(x)")
         ax.plot(ks, -m.predicted_gap, "--", color="C1", label="$-\\chi^2 / (2K)$")
-        ax.errorbar(ks, -m.gap, yerr=2 * m.se, fmt="o-", color="C0", capsize=3, ms=4, label="$L_K$ ± 2 SE")
+        ax.errorbar(
+            ks[:n], -m.gap[:n], yerr=2 * m.se[:n], fmt="o-", color="C0", capsize=3, ms=4, label="$L_K$ ± 2 SE"
+        )
         ax.plot([1], [-m.elbo_gap], "x", color="C3", ms=9, mew=2, label="ELBO (quadrature)")
         ax.set_xscale("log")
         ax.set_xticks(ks, [str(k) for k in m.ks])
         ax.minorticks_off()
-        ax.set(title=m.mode, xlabel="K", ylabel="$L_K$ - log p(x)   [nats per point]")
+        low = min(float((-m.gap - 2 * m.se).min()), -m.elbo_gap, float(-m.predicted_gap.max()))
+        ax.set_ylim(1.1 * low, 0.25 * abs(low))  # the same scale in every frame of the animation
+        title = m.mode if upto is None else f"{m.mode}: K = {m.ks[n - 1]}, gap {m.gap[n - 1]:.4f}"
+        ax.set(title=title, xlabel="K", ylabel="$L_K$ - log p(x)   [nats per point]")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(loc="lower right")
+    axes[0].legend(loc="lower right")
+
+
+def plot_bounds(result: IWAEResult) -> Figure:
+    """L_K - log p(x) against K (log scale), +- 2 standard errors, with the ELBO and chi^2 / (2K);
+    one panel per model."""
+    fig, axes = new_figure(1, len(result.modes), figsize=(11, 4.2))
+    _draw_bounds(axes[0], result)
     return show(fig)
+
+
+def bounds_animation(result: IWAEResult) -> ScrubbableFigure:
+    """The same figure to scrub through, one more K per frame: watch the gap close."""
+    fig, axes = plt.subplots(1, len(result.modes), figsize=(10, 4), dpi=72)
+
+    def frame(t: int) -> list:
+        for ax in axes:
+            ax.clear()
+        _draw_bounds(axes, result, upto=t + 1)
+        return []
+
+    return scrubbable(fig, frame, len(result.settings.ks), interval_ms=800)
