@@ -97,3 +97,24 @@ def test_bits_per_dim_is_reproducible_whatever_the_global_seed():
     torch.manual_seed(2)
     assert bits_per_dim(model, x, seed=3) == a
     assert bits_per_dim(model, x, seed=4) != a
+
+
+def test_the_importance_weighted_figure_is_tighter_and_k1_is_the_elbo():
+    from dgm.iwae import iwae_bound
+
+    torch.manual_seed(0)
+    model = ConvVAE((3, 8, 8), 4, channels=(4, 8, 8, 8)).eval()
+    x = torch.rand(12, 3, 8, 8) * 2 - 1
+    elbo = bits_per_dim(model, x)
+    assert elbo.k == 1 and elbo.total == pytest.approx(elbo.recon + elbo.kl + elbo.discretisation)
+    tight = bits_per_dim(model, x, k=50, batch_size=600)  # one batch of all 12 images (12 x 50 decodes)
+    assert tight.k == 50 and tight.recon is None and tight.kl is None
+    assert tight.total < elbo.total
+    # by hand: the same dequantization noise, then -L_k per image, in bits per dimension
+    g = torch.Generator().manual_seed(0)
+    xd = dequantize(x, BIN_WIDTH, g)
+    with torch.no_grad():
+        nats = -iwae_bound(model, xd, 50, chunk_size=50, generator=g).double().mean()
+    assert tight.total == pytest.approx(bits_per_dim_from_nats(float(nats), 3 * 8 * 8), rel=1e-6)
+    with pytest.raises(ValueError, match="k must be"):
+        bits_per_dim(model, x, k=0)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-from test_training import Quadratic, _loaders
 
 from dgm.checkpoints import checkpoint_key, load_or_train
 from dgm.training import train_model
+
+from test_training import Quadratic, _loaders
 
 
 def test_load_or_train_reuses_and_retrains(tmp_path):

@@ -17,43 +17,7 @@ from dgm.likelihood import (
 from dgm.quadrature import quadrature_elbo
 from dgm.vae import VAE2d
 
-
-def ppca_vae(W: torch.Tensor, b: torch.Tensor, log_s: torch.Tensor, enc_hidden=(8,)) -> VAE2d:
-    """A VAE2d whose decoder is linear with constant variance: p(x | z) = N(W z + b, diag(s^2))."""
-    torch.manual_seed(0)
-    model = VAE2d(2, 2, list(enc_hidden), [])  # no hidden layer: the decoder is one Linear(2, 4)
-    lin = model.decoder.net[0]
-    with torch.no_grad():
-        lin.weight.zero_()
-        lin.bias.zero_()
-        lin.weight[:2] = W
-        lin.bias[:2] = b
-        lin.bias[2:] = log_s
-    return model
-
-
-def ppca_marginal(W, b, log_s) -> MultivariateNormal:
-    """p(x) = N(b, W W^T + diag(s^2)) (Tipping & Bishop 1999), in float64."""
-    W, b, log_s = W.double(), b.double(), log_s.double()
-    return MultivariateNormal(b, W @ W.T + torch.diag(torch.exp(2 * log_s)))
-
-
-def ppca_posterior(W, b, log_s, x) -> MultivariateNormal:
-    """p(z | x) = N(M^-1 W^T D^-1 (x - b), M^-1), M = I + W^T D^-1 W, D = diag(s^2)."""
-    W, b, d_inv = W.double(), b.double(), torch.exp(-2 * log_s.double())
-    M = torch.eye(2, dtype=torch.float64) + W.T @ (d_inv[:, None] * W)
-    cov = torch.linalg.inv(M)
-    mean = ((x.double() - b) * d_inv) @ W @ cov.T
-    return MultivariateNormal(mean, cov)
-
-
-CASES = {
-    "generic": (torch.tensor([[2.0, 0.5], [-1.0, 1.5]]), torch.tensor([0.0, -0.5])),
-    # posterior std about 0.07: the default step 0.1 must be refined
-    "narrow posterior": (torch.tensor([[2.1, 2.1], [-2.1, 2.1]]), torch.tensor([-1.6, -1.6])),
-    "latent ignored": (torch.zeros(2, 2), torch.tensor([1.0, 0.0])),
-    "one active dimension": (torch.tensor([[2.0, 0.0], [2.0, 0.0]]), torch.tensor([-0.5, -0.5])),
-}
+from ppca import CASES, ppca_marginal, ppca_posterior, ppca_vae
 
 
 @pytest.mark.parametrize("case", CASES)

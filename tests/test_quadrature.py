@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import torch
-from test_likelihood import CASES, ppca_marginal, ppca_vae
 from torch.distributions import Normal, kl_divergence
 
 from dgm.likelihood import (
@@ -14,6 +13,8 @@ from dgm.likelihood import (
 )
 from dgm.quadrature import quadrature_elbo
 from dgm.vae import VAE2d
+
+from ppca import CASES, ppca_marginal, ppca_vae
 
 
 def test_quadrature_elbo_closed_form_for_linear_decoder():

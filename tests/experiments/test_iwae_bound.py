@@ -10,7 +10,6 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 import torch
-from test_likelihood import ppca_marginal, ppca_posterior, ppca_vae
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from dgm.experiments.iwae_bound import (
@@ -28,37 +27,9 @@ from dgm.iwae import ModeBounds, chi_square, repeated_iwae_bound
 from dgm.profiles import RunLog
 
 from bookutils import glued
+from ppca import B_MEAN, LOG_S_DIAG, W_DIAG, linear_vae, ppca_marginal, ppca_posterior
 
 CHAPTER = "book/vae/iwae_bound.ipynb"
-B_MEAN = torch.tensor([2.0, 3.0])
-
-
-def linear_vae(W: torch.Tensor, log_s: torch.Tensor, inflate: float | None = None):
-    """Probabilistic PCA as a VAE2d with a linear encoder: q(z | x) has the posterior's mean and
-
-    - (``inflate`` None) the posterior's own diagonal standard deviations: q = p(z | x) exactly when
-      the posterior covariance is diagonal;
-    - (``inflate`` c) one isotropic std, sqrt(c * the largest posterior variance), so that
-      p(z | x) / q(z | x) is bounded when c > 1.
-    """
-    model = ppca_vae(W, B_MEAN, log_s, enc_hidden=())
-    d_inv = torch.exp(-2 * log_s.double())
-    cov = torch.linalg.inv(torch.eye(2, dtype=torch.float64) + W.double().T @ (d_inv[:, None] * W.double()))
-    A = cov @ W.double().T * d_inv  # posterior mean = A (x - b)
-    if inflate is None:
-        log_std = 0.5 * torch.log(torch.diag(cov))
-    else:
-        log_std = torch.full((2,), 0.5 * math.log(inflate * torch.linalg.eigvalsh(cov).max().item()))
-    enc = model.encoder.net[0]
-    with torch.no_grad():
-        enc.weight.zero_()
-        enc.weight[:2] = A.float()
-        enc.bias[:2] = (-A @ B_MEAN.double()).float()
-        enc.bias[2:] = log_std.float()
-    return model.eval()
-
-
-W_DIAG, LOG_S_DIAG = torch.tensor([[2.0, 0.0], [0.0, 0.7]]), torch.full((2,), math.log(0.5))
 W_FULL, LOG_S_FULL = torch.tensor([[2.0, 0.5], [-1.0, 1.5]]), torch.tensor([0.0, -0.5])
 
 

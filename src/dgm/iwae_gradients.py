@@ -1,0 +1,135 @@
+"""Training with the importance-weighted bound: the loss, its two gradient estimators, and their noise.
+
+:func:`iwae_loss` is the batch mean of -L_K (Burda et al. 2016), for any model with the book's
+``encode``/``decode`` interface. Its reparameterised gradient is, per example,
+
+    grad L_K = E[ sum_k w~_k grad log w_k ],    w~_k = w_k / sum_j w_j,
+
+and for the encoder's parameters it gets noisier as K grows: its signal-to-noise ratio falls like
+1/sqrt(K) (Rainforth et al. 2018). The doubly reparameterised estimator (DReG, Tucker et al. 2019)
+replaces the encoder's part by sum_k w~_k^2 d log w_k / dz_k dz_k / dphi, with the same
+expectation, and its signal-to-noise ratio does not fall. :func:`gradient_draws` and :func:`snr`
+measure both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from dgm.gaussians import get_normal_nll
+from dgm.iwae import iwae_bound
+
+ESTIMATORS = ("iwae", "dreg")
+
+
+def iwae_loss(
+    model: nn.Module, x: torch.Tensor, k: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The batch mean of the negative one-draw estimate of L_K, differentiable: x (B, ...) -> ().
+
+    For k = 1 it estimates the negative ELBO (with the KL term sampled rather than in closed form:
+    the same expectation as ``model.loss(x)["elbo_loss"]``).
+    """
+    return -iwae_bound(model, x, k, generator=generator).mean()
+
+
+def _log_weights(model: nn.Module, x: torch.Tensor, k: int, stop_q: bool) -> torch.Tensor:
+    """log w_k for k reparameterised samples: (B, ...) -> (k, B); q's parameters detached if ``stop_q``."""
+    mu_z, log_std_z = model.encode(x)  # (B, d)
+    eps = torch.randn((k, *mu_z.shape), dtype=mu_z.dtype, device=mu_z.device)
+    z = mu_z + torch.exp(log_std_z) * eps  # (k, B, d): gradients reach the encoder through z
+    mu_x, log_std_x = model.decode(z.reshape(-1, z.shape[-1]))
+    mu_x = mu_x.reshape(k, *x.shape)
+    log_std_x = (
+        log_std_x.reshape(k, *x.shape) if log_std_x.shape == (k * x.shape[0], *x.shape[1:]) else log_std_x
+    )
+    log_px_z = -get_normal_nll(x[None], mu_x, log_std_x).reshape(k, x.shape[0], -1).sum(dim=-1)
+    log_pz = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=-1)
+    q_mu, q_log_std = (mu_z.detach(), log_std_z.detach()) if stop_q else (mu_z, log_std_z)
+    log_qz = -get_normal_nll(z, q_mu, q_log_std).sum(dim=-1)
+    return log_px_z + log_pz - log_qz
+
+
+def surrogates(
+    model: nn.Module, x: torch.Tensor, k: int, estimator: str = "iwae"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two scalars whose gradients are the estimators: (for the encoder, for the decoder).
+
+    ``"iwae"``: both are the one-draw L_K estimate (batch mean), whose gradient is the usual IWAE
+    gradient. ``"dreg"``: the encoder's is sum_k stop(w~_k)^2 log w_k with q's parameters held
+    fixed inside log q (gradients only through z), the decoder's sum_k stop(w~_k) log w_k.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
+    if estimator == "iwae":
+        bound = -iwae_loss(model, x, k)
+        return bound, bound
+    log_w = _log_weights(model, x, k, stop_q=True)  # (k, B)
+    w = torch.softmax(log_w, dim=0).detach()
+    return (w**2 * log_w).sum(dim=0).mean(), (w * log_w).sum(dim=0).mean()
+
+
+def gradient_draws(
+    model: nn.Module, x: torch.Tensor, k: int, estimator: str = "iwae", n_draws: int = 100, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_draws`` independent estimates of the gradient of L_K on x (B, ...), for the encoder's
+    parameters (``model.encoder``) and the decoder's (``model.decoder``): (n_draws, P) and (n_draws, Q).
+
+    The noise comes from ``seed``; torch's global random stream is left as it was.
+    """
+    if n_draws < 2:
+        raise ValueError(f"need at least two draws for a standard deviation, got {n_draws}")
+    enc, dec = list(model.encoder.parameters()), list(model.decoder.parameters())
+    grads_enc, grads_dec = [], []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(n_draws):
+            s_enc, s_dec = surrogates(model, x, k, estimator)
+            g_enc = torch.autograd.grad(s_enc, enc, retain_graph=True)
+            g_dec = torch.autograd.grad(s_dec, dec)
+            grads_enc.append(torch.cat([g.flatten() for g in g_enc]))
+            grads_dec.append(torch.cat([g.flatten() for g in g_dec]))
+    return torch.stack(grads_enc).double(), torch.stack(grads_dec).double()
+
+
+def snr(draws: torch.Tensor) -> float:
+    """|mean| / standard deviation of each column of draws (n, P), averaged over the columns that vary."""
+    sd = draws.std(dim=0)
+    keep = sd > 0  # a parameter no draw moves (a dead unit) has no ratio
+    if not keep.any():
+        raise ValueError("no parameter's gradient varies across the draws")
+    return float((draws.mean(dim=0)[keep].abs() / sd[keep]).mean())
+
+
+def mean_difference_z(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(mean of a - mean of b) / its standard error, per column, for independent draws a (n, P), b (m, P)."""
+    se = torch.sqrt(a.var(dim=0) / len(a) + b.var(dim=0) / len(b))
+    return (a.mean(dim=0) - b.mean(dim=0)) / se.clamp_min(torch.finfo(se.dtype).tiny)
+
+
+@dataclass(frozen=True)
+class GradientSNR:
+    """Signal-to-noise ratio |E g| / sd(g) of a gradient estimator, averaged over parameters."""
+
+    encoder: float
+    decoder: float
+
+
+def gradient_snr(
+    model: nn.Module, x: torch.Tensor, k: int, estimator: str = "iwae", n_draws: int = 100, seed: int = 0
+) -> GradientSNR:
+    """The SNR of the encoder's and the decoder's gradient estimates (:func:`gradient_draws`, :func:`snr`)."""
+    enc, dec = gradient_draws(model, x, k, estimator, n_draws, seed)
+    return GradientSNR(encoder=snr(enc), decoder=snr(dec))
+
+
+def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
+    """Burda et al.'s active units: the number of dimensions j with Cov_x(E_q[z_j | x]) > threshold,
+    and those variances (d,)."""
+    with torch.no_grad():
+        mu_z, _ = model.encode(x)
+    var = mu_z.double().var(dim=0)
+    return int((var > threshold).sum()), var
