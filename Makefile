@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book test notebooks clean distclean env browser lint format
+.PHONY: book test notebooks clean distclean env browser lint format lock
 
 book: $(STAMP)
 	$(BIN)/python -m dgm.book.build build .
@@ -47,11 +47,25 @@ browser:
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): requirements.txt pyproject.toml
+# The environment is the lock (requirements.lock: every package at an exact version), then the
+# book's package, editable, without dependencies. requirements.txt declares; `make lock` resolves it.
+$(STAMP): requirements.lock requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-resolve requirements.txt in a fresh environment and write requirements.lock and
+# binder/requirements.txt from it (review the diff: that is the upgrade).
+LOCK_ENV := .cache/lock-env
+lock:
+	rm -rf $(LOCK_ENV)
+	$(PYTHON) -m venv $(LOCK_ENV)
+	$(LOCK_ENV)/bin/python -m pip install --upgrade --quiet pip
+	$(LOCK_ENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(LOCK_ENV)/bin/python -m dgm.book.lock $(LOCK_ENV)/bin/python --root .
+	rm -rf $(LOCK_ENV)
 
 clean:
 	rm -rf _build test-output .pytest_cache

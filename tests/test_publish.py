@@ -122,7 +122,9 @@ def test_publish_builds_on_the_gpu_runner_with_cifar10_after_a_preflight_and_dep
     from dgm.cifar10 import CIFAR10
 
     assert caches[".cache/dgm/cifar-10-python.tar.gz"] == f"cifar10-{CIFAR10.md5}"
-    assert "hashFiles('src/dgm/**', 'requirements.txt')" in caches[".cache/dgm/checkpoints"]
+    assert (
+        "hashFiles('src/dgm/**', 'requirements.txt', 'requirements.lock')" in caches[".cache/dgm/checkpoints"]
+    )
     deploy = wf["jobs"]["deploy"]
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
@@ -205,9 +207,10 @@ def test_binder_has_a_readers_environment_of_its_own():
     assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
     lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
-    binder, book = _pins(ROOT / "binder" / "requirements.txt"), _pins(ROOT / "requirements.txt")
+    binder, book = _pins(ROOT / "binder" / "requirements.txt"), _pins(ROOT / "requirements.lock")
     assert binder.pop("torch") == book["torch"] + "+cpu"
-    # Every dependency of the package, at the book's own pins; no build, test or lint tool.
+    # Every dependency of the package, at the lock's pins (tests/book/test_lock.py: and everything
+    # they need); no build, test or lint tool.
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert {d.lower() for d in deps} - {"torch"} <= set(binder)
     assert all(book[name] == version for name, version in binder.items()), binder

@@ -72,7 +72,8 @@ def cifar10_present(environ: dict[str, str]) -> bool:
 
 
 def fingerprint(root: Path, environ: dict[str, str] | None = None) -> str:
-    """SHA-256 over the package source (the checkout's and the imported one), ``requirements.txt`` and the settings."""
+    """SHA-256 over the package source (the checkout's and the imported one), the requirements and
+    their lock, and the settings."""
     root = Path(root)
     environ = dict(os.environ if environ is None else environ)
     settings = check_settings(environ)
@@ -84,8 +85,9 @@ def fingerprint(root: Path, environ: dict[str, str] | None = None) -> str:
     installed = imported_package()
     if installed != src.resolve():  # the kernels run this code: it decides the outputs
         hash_source(h, installed, "imported dgm")
-    req = root / "requirements.txt"
-    h.update(b"requirements.txt\0" + (req.read_bytes() if req.exists() else b"<missing>") + b"\0")
+    for name in ("requirements.txt", "requirements.lock"):  # what the environment is made of
+        req = root / name
+        h.update(name.encode() + b"\0" + (req.read_bytes() if req.exists() else b"<missing>") + b"\0")
     h.update(f"profile={settings['profile']}\0dataset={settings['dataset']}\0".encode())
     h.update(f"cifar10_present={cifar10_present(environ)}\0".encode())
     return h.hexdigest()
