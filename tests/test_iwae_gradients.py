@@ -112,7 +112,10 @@ def test_snr_and_active_units_against_constructed_cases():
         ],
         dim=1,
     ).double()  # the constant column is left out
-    assert snr(draws) == pytest.approx((4.0 + 0.25) / 2, rel=0.02)
+    # root mean square of the two columns' ratios, 2 / 0.5 = 4 and 1 / 4; the constant column left out
+    assert snr(draws) == pytest.approx(((16 + 1 / 16) / 2) ** 0.5, rel=0.02)
+    noise = torch.randn(2000, 2000, generator=g).double()  # no signal: the plain ratio would be 0.018
+    assert snr(noise) < 0.01
     with pytest.raises(ValueError, match="varies"):
         snr(torch.zeros(5, 3))
 

@@ -5,10 +5,11 @@
 
     grad L_K = E[ sum_k w~_k grad log w_k ],    w~_k = w_k / sum_j w_j,
 
-and for the encoder's parameters it gets noisier as K grows: its signal-to-noise ratio falls like
-1/sqrt(K) (Rainforth et al. 2018). The doubly reparameterised estimator (DReG, Tucker et al. 2019)
-replaces the encoder's part by sum_k w~_k^2 d log w_k / dz_k dz_k / dphi, with the same
-expectation, and its signal-to-noise ratio does not fall. :func:`gradient_draws` and :func:`snr`
+and for the encoder's parameters its signal-to-noise ratio falls like 1/sqrt(K) as K grows
+(Rainforth et al. 2018): its mean shrinks faster than its noise. The doubly reparameterised
+estimator (DReG, Tucker et al. 2019) replaces the encoder's part by
+sum_k w~_k^2 d log w_k / dz_k dz_k / dphi, with the same expectation, and its signal-to-noise ratio
+does not fall. :func:`gradient_draws` and :func:`snr`
 measure both.
 """
 
@@ -96,12 +97,25 @@ def gradient_draws(
 
 
 def snr(draws: torch.Tensor) -> float:
-    """|mean| / standard deviation of each column of draws (n, P), averaged over the columns that vary."""
+    """The root mean square, over the columns that vary, of the signal-to-noise ratio |E g| / sd(g)
+    of each column of draws (n, P).
+
+    The plain ratio |mean| / sd of n draws is biased upwards: without any signal it is still about
+    sqrt(2 / pi) / sqrt(n). Its square, mean^2 / sd^2, exceeds the true squared ratio by about 1 / n
+    on average; so the squares are averaged over the columns, 1 / n is subtracted (floored at 0), and
+    the square root is taken.
+    """
     sd = draws.std(dim=0)
     keep = sd > 0  # a parameter no draw moves (a dead unit) has no ratio
     if not keep.any():
         raise ValueError("no parameter's gradient varies across the draws")
-    return float((draws.mean(dim=0)[keep].abs() / sd[keep]).mean())
+    squared = ((draws.mean(dim=0)[keep] / sd[keep]) ** 2).mean() - 1 / len(draws)
+    return float(squared.clamp_min(0).sqrt())
+
+
+def varying(draws: torch.Tensor) -> int:
+    """How many columns of draws (n, P) vary at all (the others belong to units that are never active)."""
+    return int((draws.std(dim=0) > 0).sum())
 
 
 def mean_difference_z(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -133,3 +147,13 @@ def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01) -> 
         mu_z, _ = model.encode(x)
     var = mu_z.double().var(dim=0)
     return int((var > threshold).sum()), var
+
+
+def active_directions(model: nn.Module, x: torch.Tensor, threshold: float = 0.01) -> int:
+    """Directions of the latent space the encoder's means use: eigenvalues of Cov_x(E_q[z | x]) above
+    ``threshold``. Unlike :func:`active_units` (per coordinate), it does not change when the code is
+    rotated."""
+    with torch.no_grad():
+        mu_z, _ = model.encode(x)
+    cov = torch.cov(mu_z.double().T).reshape(mu_z.shape[1], mu_z.shape[1])
+    return int((torch.linalg.eigvalsh(cov) > threshold).sum())

@@ -54,6 +54,7 @@ def check_claims(v: dict, cpu_profile: bool) -> None:
     assert v["it_max_nll_gap"] == pytest.approx(max(nll_gaps))
     assert v["it_snr_iwae_enc_drop"] == pytest.approx(1 / v["it_snr_iwae_enc_ratio"])
     assert v["it_unbiased_max_z"] < v["it_z_crit"]  # DReG and IWAE agree in expectation
+    assert 0 < v["it_n_encoder_varying"] <= v["it_n_encoder_params"]
     if cpu_profile:
         for t in ("univa", "multi"):
             assert abs(v[f"it_{t}_nll_change"]) < 0.01  # "cannot improve on that"
@@ -61,6 +62,9 @@ def check_claims(v: dict, cpu_profile: bool) -> None:
             assert gaps == sorted(gaps) and gaps[-1] > gaps[0]  # "the gap grows with K"
         assert v["it_max_nll_gap"] < 0.01  # every model near the truth
         assert v["it_univa_k1_active"] == v["it_univa_kmax_active"] == 0  # "did not make the latent useful"
+        assert v["it_univa_k1_directions"] == v["it_univa_kmax_directions"] == 0
+        # "the code is as one-dimensional as before": one direction whatever the per-coordinate count
+        assert v["it_multi_k1_directions"] == v["it_multi_kmax_directions"] == 1
         assert v["it_multi_kmax_active"] >= v["it_multi_k1_active"] >= 1
         snr_ks = SETTINGS.cpu.snr_ks
         enc = [v[f"it_snr_iwae_enc_{k}"] for k in snr_ks]
