@@ -201,3 +201,21 @@ def test_log_weights_shape():
     model = mean_field_model()
     x = model.sample_x(3, torch.Generator().manual_seed(9))
     assert log_importance_weights(model, x, 11, chunk_size=4).shape == (3, 11)
+
+
+def test_detaching_q_keeps_the_weights_and_drops_only_the_direct_path():
+    from dgm.iwae import log_importance_weights
+
+    torch.manual_seed(0)
+    model = VAE2d(2, 2, [8], [8])
+    x = torch.randn(4, 2)
+    torch.manual_seed(1)
+    full = log_importance_weights(model, x, 3)
+    torch.manual_seed(1)
+    detached = log_importance_weights(model, x, 3, detach_q=True)
+    torch.testing.assert_close(full, detached)  # the same values
+    g_full = torch.autograd.grad(full.sum(), list(model.encoder.parameters()))
+    g_det = torch.autograd.grad(detached.sum(), list(model.encoder.parameters()))
+    assert any(
+        not torch.allclose(a, b) for a, b in zip(g_full, g_det)
+    )  # the direct path through log q is gone

@@ -40,11 +40,14 @@ def log_importance_weights(
     k: int,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     generator: torch.Generator | None = None,
+    detach_q: bool = False,
 ) -> torch.Tensor:
     """log w_k = log p(x, z_k) - log q(z_k | x) for z_k ~ q(z | x): x (B, ...) -> (B, k).
 
     The decoder sees at most B * chunk_size latent vectors at a time, so memory does not grow
-    with k. Gradients flow unless the caller disables them.
+    with k. Gradients flow unless the caller disables them; with ``detach_q`` they reach q's
+    parameters only through the samples z_k, not through log q (the doubly reparameterised
+    estimator's form, :mod:`dgm.iwae_gradients`).
     """
     k, chunk_size = _check_count("k", k), _check_count("chunk_size", chunk_size)
     if not isinstance(x, torch.Tensor):
@@ -80,7 +83,8 @@ def log_importance_weights(
         mu_x = mu_x.reshape(n, n_batch, *x_shape)  # (n, B, ...)
         log_px_z = -get_normal_nll(x[None], mu_x, log_std_x).reshape(n, n_batch, -1).sum(dim=-1)  # (n, B)
         log_pz = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=-1)  # (n, B)
-        log_qz = -get_normal_nll(z, mu_z, log_std_z).sum(dim=-1)  # (n, B)
+        q_mu, q_log_std = (mu_z.detach(), log_std_z.detach()) if detach_q else (mu_z, log_std_z)
+        log_qz = -get_normal_nll(z, q_mu, q_log_std).sum(dim=-1)  # (n, B)
         chunks.append((log_px_z + log_pz - log_qz).T)  # (B, n)
     log_w = torch.cat(chunks, dim=1)  # (B, k)
     if torch.isnan(log_w).any():

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from dgm.gaussians import get_normal_nll
-from dgm.iwae import iwae_bound
+from dgm.iwae import iwae_bound, log_importance_weights
 
 ESTIMATORS = ("iwae", "dreg")
 
@@ -35,23 +34,6 @@ def iwae_loss(
     the same expectation as ``model.loss(x)["elbo_loss"]``).
     """
     return -iwae_bound(model, x, k, generator=generator).mean()
-
-
-def _log_weights(model: nn.Module, x: torch.Tensor, k: int, stop_q: bool) -> torch.Tensor:
-    """log w_k for k reparameterised samples: (B, ...) -> (k, B); q's parameters detached if ``stop_q``."""
-    mu_z, log_std_z = model.encode(x)  # (B, d)
-    eps = torch.randn((k, *mu_z.shape), dtype=mu_z.dtype, device=mu_z.device)
-    z = mu_z + torch.exp(log_std_z) * eps  # (k, B, d): gradients reach the encoder through z
-    mu_x, log_std_x = model.decode(z.reshape(-1, z.shape[-1]))
-    mu_x = mu_x.reshape(k, *x.shape)
-    log_std_x = (
-        log_std_x.reshape(k, *x.shape) if log_std_x.shape == (k * x.shape[0], *x.shape[1:]) else log_std_x
-    )
-    log_px_z = -get_normal_nll(x[None], mu_x, log_std_x).reshape(k, x.shape[0], -1).sum(dim=-1)
-    log_pz = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=-1)
-    q_mu, q_log_std = (mu_z.detach(), log_std_z.detach()) if stop_q else (mu_z, log_std_z)
-    log_qz = -get_normal_nll(z, q_mu, q_log_std).sum(dim=-1)
-    return log_px_z + log_pz - log_qz
 
 
 def surrogates(
@@ -68,9 +50,9 @@ def surrogates(
     if estimator == "iwae":
         bound = -iwae_loss(model, x, k)
         return bound, bound
-    log_w = _log_weights(model, x, k, stop_q=True)  # (k, B)
-    w = torch.softmax(log_w, dim=0).detach()
-    return (w**2 * log_w).sum(dim=0).mean(), (w * log_w).sum(dim=0).mean()
+    log_w = log_importance_weights(model, x, k, chunk_size=k, detach_q=True)  # (B, k)
+    w = torch.softmax(log_w, dim=1).detach()
+    return (w**2 * log_w).sum(dim=1).mean(), (w * log_w).sum(dim=1).mean()
 
 
 def gradient_draws(
