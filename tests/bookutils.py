@@ -103,6 +103,17 @@ def glued(notebook: Path) -> dict[str, str]:
     return out
 
 
+def glued_values(notebook: Path) -> dict[str, int | float | str]:
+    """:func:`glued`, parsed from the text form: integers as int, other numbers as float, strings unquoted."""
+    out: dict[str, int | float | str] = {}
+    for name, text in glued(notebook).items():
+        try:
+            out[name] = int(text) if text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            out[name] = text.strip("'\"")
+    return out
+
+
 def notebook_chapters(root: Path = ROOT) -> list[str]:
     """The toc chapters that are notebooks (front matter with a kernelspec): they get launch buttons."""
     import re

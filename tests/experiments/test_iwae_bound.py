@@ -26,7 +26,7 @@ from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
 from dgm.iwae import ModeBounds, chi_square, repeated_iwae_bound
 from dgm.profiles import RunLog
 
-from bookutils import glued
+from bookutils import glued_values
 from ppca import B_MEAN, LOG_S_DIAG, W_DIAG, linear_vae, ppca_marginal, ppca_posterior
 
 CHAPTER = "book/vae/iwae_bound.ipynb"
@@ -294,13 +294,7 @@ def test_chapter_claims_hold_in_the_cpu_profile(cpu_result):
 
 
 def _glued_values(built_book) -> dict:
-    out = {}
-    for k, text in glued(built_book.executed / CHAPTER).items():
-        try:
-            out[k] = int(text) if text.lstrip("-").isdigit() else float(text)
-        except ValueError:
-            out[k] = text.strip("'\"")
-    return out
+    return glued_values(built_book.executed / CHAPTER)
 
 
 @pytest.mark.book

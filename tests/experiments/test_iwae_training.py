@@ -12,7 +12,7 @@ import torch
 from dgm.experiments.iwae_training import SETTINGS, IWAEVAE2d, plot_snr, run
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
 
-from bookutils import glued
+from bookutils import glued_values
 
 CHAPTER = "book/vae/iwae_training.ipynb"
 
@@ -105,13 +105,7 @@ def test_chapter_claims_hold_in_the_cpu_profile(cpu_result):
 
 
 def _glued_values(built_book) -> dict:
-    out = {}
-    for k, text in glued(built_book.executed / CHAPTER).items():
-        try:
-            out[k] = int(text) if text.lstrip("-").isdigit() else float(text)
-        except ValueError:
-            out[k] = text.strip("'\"")
-    return out
+    return glued_values(built_book.executed / CHAPTER)
 
 
 @pytest.mark.book

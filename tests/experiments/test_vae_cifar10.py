@@ -17,7 +17,7 @@ from dgm.experiments.vae_cifar10 import SETTINGS, beta_sweep, prepare, run, trai
 from dgm.profiles import RunLog
 from dgm.reconstruction import interpolation_rows, reconstruct, reconstruction_error, reconstruction_pairs
 
-from bookutils import ROOT, environ, glued
+from bookutils import ROOT, environ, glued_values
 
 CHAPTER = "book/vae/vae_cifar10"
 TINY = replace(
@@ -157,14 +157,8 @@ def test_calibrate_fits_sigma_to_the_squared_error():
 
 
 def _parsed(notebook) -> dict:
-    """The values a notebook glued, parsed from their text form (numbers as floats, strings unquoted)."""
-    out = {}
-    for k, v in glued(notebook).items():
-        try:
-            out[k] = float(v)
-        except ValueError:
-            out[k] = v.strip("'\"")
-    return out
+    """The values a notebook glued, parsed from their text form (numbers as numbers, strings unquoted)."""
+    return glued_values(notebook)
 
 
 def _values(built_book) -> dict:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from dgm.checkpoints import Trained, load_or_train
+from dgm.checkpoints import Trained
 from dgm.data import TWO_D_MODES, generate_2d_data, true_2d_distribution
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
-from dgm.experiments.vae_2d import VAE2dSettings
+from dgm.experiments.vae_2d import VAE2dSettings, train_2d
 from dgm.iwae_gradients import (
     ESTIMATORS,
     GradientSNR,
@@ -34,11 +34,11 @@ from dgm.iwae_gradients import (
 from dgm.jupyter import kernel_shell
 from dgm.likelihood import exact_log_likelihood
 from dgm.plotting import new_figure, show
-from dgm.profiles import ByProfile, RunLog, default_device
+from dgm.profiles import ByProfile, RunLog
 from dgm.quadrature import quadrature_elbo
 from dgm.significance import z_threshold
 from dgm.tables import Table
-from dgm.training import fit, torch_threads
+from dgm.training import torch_threads
 from dgm.vae import VAE2d
 
 
@@ -95,28 +95,18 @@ def train_iwae(
     mode: str, k: int, settings: VAE2dSettings, device: torch.device | str | None = None
 ) -> Trained:
     """A VAE2d trained on ``mode``'s data with L_k and the 2d chapter's ``settings`` (loaded if kept)."""
-    train_data, test_data = generate_2d_data(settings.count, mode)
-    device = default_device() if device is None else torch.device(device)
-    torch.manual_seed(settings.seed)
-    model = IWAEVAE2d(2, 2, list(settings.enc_hidden_sizes), list(settings.dec_hidden_sizes), k).to(device)
-
-    def train(m: torch.nn.Module):
-        return fit(
-            m,
-            train_data,
-            test_data,
-            settings.batch_size,
-            settings.epochs,
-            settings.lr,
-            settings.decay_epochs,
-            loss_key="iwae_loss",
-            use_tqdm=kernel_shell() is not None,
-            seed=settings.seed,
-            threads=settings.threads,
-        )
-
+    enc, dec = list(settings.enc_hidden_sizes), list(settings.dec_hidden_sizes)
     config = {"experiment": "iwae_training", "mode": mode, "k": k, **asdict(settings)}
-    return load_or_train(f"iwae2d-{mode}-k{k}", config, model, train)
+    return train_2d(
+        f"iwae2d-{mode}-k{k}",
+        config,
+        lambda: IWAEVAE2d(2, 2, enc, dec, k),
+        mode,
+        settings,
+        "iwae_loss",
+        device,
+        use_tqdm=kernel_shell() is not None,
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ chapter's three models; :meth:`VAE2dResult.chapter_values` is every number the c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -92,18 +93,35 @@ def train_vae2d(
     Loaded from its checkpoint when one exists for these settings and this package source
     (:func:`dgm.checkpoints.load_or_train`), trained and saved otherwise.
     """
+    enc, dec = list(settings.enc_hidden_sizes), list(settings.dec_hidden_sizes)
+
+    def make() -> VAE2d:
+        return FreeBitsVAE2d(2, 2, enc, dec, free_bits) if free_bits > 0 else VAE2d(2, 2, enc, dec)
+
+    name = f"vae2d-{mode}" + ("-free-bits" if free_bits > 0 else "")
+    config = {"experiment": "vae2d", "mode": mode, "free_bits": free_bits, **asdict(settings)}
+    loss_key = "free_bits_loss" if free_bits > 0 else "elbo_loss"
+    return train_2d(name, config, make, mode, settings, loss_key, device, use_tqdm)
+
+
+def train_2d(
+    name: str,
+    config: dict,
+    make_model: Callable[[], torch.nn.Module],
+    mode: str,
+    settings: VAE2dSettings,
+    loss_key: str,
+    device: torch.device | str | None = None,
+    use_tqdm: bool = False,
+) -> Trained:
+    """``make_model()``, built after seeding, trained on ``mode``'s data with :func:`dgm.training.fit`
+    and ``settings`` on ``loss_key``, through :func:`dgm.checkpoints.load_or_train` (name, config)."""
     if mode not in TWO_D_MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(TWO_D_MODES)}")
     train_data, test_data = generate_2d_data(settings.count, mode)
     device = default_device() if device is None else torch.device(device)
     torch.manual_seed(settings.seed)
-    enc, dec = list(settings.enc_hidden_sizes), list(settings.dec_hidden_sizes)
-    if free_bits > 0:
-        model: VAE2d = FreeBitsVAE2d(2, 2, enc, dec, free_bits)
-    else:
-        model = VAE2d(2, 2, enc, dec)
-    model.to(device)
-    loss_key = "free_bits_loss" if free_bits > 0 else "elbo_loss"
+    model = make_model().to(device)
 
     def train(m: torch.nn.Module) -> tuple[Losses, Losses]:
         return fit(
@@ -120,8 +138,6 @@ def train_vae2d(
             threads=settings.threads,
         )
 
-    name = f"vae2d-{mode}" + ("-free-bits" if free_bits > 0 else "")
-    config = {"experiment": "vae2d", "mode": mode, "free_bits": free_bits, **asdict(settings)}
     return load_or_train(name, config, model, train)
 
 
