@@ -14,6 +14,7 @@ import yaml
 
 from dgm.book import build as bookbuild
 from dgm.book.colab import NOTEBOOKS_BRANCH
+from dgm.book.lock import parse_pins
 
 from bookutils import ROOT
 
@@ -191,23 +192,14 @@ def test_publish_keeps_the_build_reports_when_it_fails():
     assert "_build/html/reports/" in keep["with"]["path"] and "_build/build.log" in keep["with"]["path"]
 
 
-def _pins(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if "==" in line:
-            name, version = line.split("==")
-            out[name.lower()] = version
-    return out
-
-
 def test_binder_has_a_readers_environment_of_its_own():
     # repo2docker reads binder/ and ignores the root's files when the folder exists.
     assert not (ROOT / "postBuild").exists() and not (ROOT / "runtime.txt").exists()
     assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
     lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
-    binder, book = _pins(ROOT / "binder" / "requirements.txt"), _pins(ROOT / "requirements.lock")
+    binder = parse_pins((ROOT / "binder" / "requirements.txt").read_text())
+    book = parse_pins((ROOT / "requirements.lock").read_text())
     assert binder.pop("torch") == book["torch"] + "+cpu"
     # Every dependency of the package, at the lock's pins (tests/book/test_lock.py: and everything
     # they need); no build, test or lint tool.
