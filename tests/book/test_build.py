@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from bookutils import build_book, make_mini_book
 from dgm.book.build import FINGERPRINT_NAME, fingerprint, guard_cache
+
+from bookutils import build_book, make_mini_book
 
 
 def _tree(tmp_path):
@@ -80,18 +81,18 @@ def test_real_builds_reexecute_exactly_when_inputs_change(tmp_path):
         return len(counter.read_text().splitlines()) if counter.exists() else 0
 
     for expected, change in [
-        (1, None),                                   # cold build executes
-        (1, None),                                   # nothing changed: nothing re-executes
+        (1, None),  # cold build executes
+        (1, None),  # nothing changed: nothing re-executes
         (2, lambda: (root / "src" / "dgm" / "extra.py").write_text("Y = 1\n")),  # package changed
         (2, None),
-        (3, lambda: (root / "requirements.txt").write_text("numpy\nscipy\n")),   # pins changed
+        (3, lambda: (root / "requirements.txt").write_text("numpy\nscipy\n")),  # pins changed
     ]:
         if change:
             change()
         b = build_book(root, out, DGM_PROFILE="smoke")
         assert b.returncode == 0, b.log[-3000:]
         assert runs() == expected, b.log[-3000:]
-    b = build_book(root, out, DGM_PROFILE="cpu")                                 # profile changed
+    b = build_book(root, out, DGM_PROFILE="cpu")  # profile changed
     assert b.returncode == 0 and runs() == 4
 
 
@@ -166,7 +167,8 @@ def test_a_damaged_cache_entry_is_dropped_with_a_message(tmp_path, capsys):
 GRANDCHILD = """
 import subprocess, sys, time
 subprocess.Popen([sys.executable, "-c",
-    "import time, sys\\nwhile True:\\n    open(sys.argv[1], 'a').write('x')\\n    time.sleep(0.05)", sys.argv[1]])
+    "import time, sys\\nwhile True:\\n    open(sys.argv[1], 'a').write('x')\\n    time.sleep(0.05)",
+    sys.argv[1]])
 time.sleep(120)
 """
 
@@ -178,9 +180,14 @@ def test_a_signal_to_the_build_stops_its_children_too(tmp_path):
     import time
 
     log = tmp_path / "written.txt"
-    wrapper = subprocess.Popen([sys.executable, "-c",
-                                "import sys; from dgm.book.build import _run_forwarding_signals as r; "
-                                f"sys.exit(r([sys.executable, '-c', {GRANDCHILD!r}, {str(log)!r}]))"])
+    wrapper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from dgm.book.build import _run_forwarding_signals as r; "
+            f"sys.exit(r([sys.executable, '-c', {GRANDCHILD!r}, {str(log)!r}]))",
+        ]
+    )
     deadline = time.monotonic() + 30
     while not (log.exists() and log.stat().st_size > 3) and time.monotonic() < deadline:
         time.sleep(0.05)

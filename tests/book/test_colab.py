@@ -12,9 +12,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from bookutils import CHAPTER_HEADER, ROOT
 from dgm.book import colab
 from dgm.book.sphinxext import drop_duplicate_scripts
+
+from bookutils import CHAPTER_HEADER, ROOT
 
 REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
 
@@ -30,8 +31,13 @@ def test_setup_cell_is_the_first_code_cell_and_installs_this_repository_at_the_r
 def _run_setup_cell(monkeypatch, importable: bool) -> list:
     calls = []
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: (real_find_spec(name, *a) if importable else None) if name == "dgm" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            (real_find_spec(name, *a) if importable else None) if name == "dgm" else real_find_spec(name, *a)
+        ),
+    )
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
     exec(compile(colab.setup_cell_source(REPO_URL, "main"), "<setup cell>", "exec"), {})
     return calls
@@ -72,24 +78,50 @@ def test_launch_buttons_of_the_built_intro_open_the_edition(built_book, edition)
     html = (built_book.html / "book" / "intro.html").read_text()
     org_repo = "/".join(REPO_URL.split("/")[-2:])
     colab_links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', html)
-    assert colab_links == [f"https://colab.research.google.com/github/{org_repo}/blob/{colab.NOTEBOOKS_BRANCH}/book/intro.ipynb"]
+    assert colab_links == [
+        f"https://colab.research.google.com/github/{org_repo}/blob/{colab.NOTEBOOKS_BRANCH}/book/intro.ipynb"
+    ]
     binder_links = re.findall(r'href="(https://mybinder\.org/v2/gh/[^"]+)"', html)
     assert [link.replace("&amp;", "&") for link in binder_links] == [
-        f"https://mybinder.org/v2/gh/{org_repo}/{colab.NOTEBOOKS_BRANCH}?urlpath=lab/tree/book/intro.ipynb"]
+        f"https://mybinder.org/v2/gh/{org_repo}/{colab.NOTEBOOKS_BRANCH}?urlpath=lab/tree/book/intro.ipynb"
+    ]
     assert (edition.out / "book" / "intro.ipynb").is_file()
     assert html.count("const THEBE_JS_URL") == 1  # dgm.book.sphinxext dropped the duplicated script
 
 
 def test_launch_buttons_are_pointed_at_the_edition_and_nothing_else():
-    app = SimpleNamespace(config=SimpleNamespace(
-        html_theme_options={"launch_buttons": {"colab_url": "https://colab.research.google.com/",
-                                               "binderhub_url": "https://mybinder.org"}, "path_to_docs": ""},
-        colab_notebooks_branch="nb"))
-    binder = {"type": "link", "text": "Binder", "url": "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/book/x.md"}
-    context = {"header_buttons": [{"type": "group", "buttons": [
-        binder.copy(),
-        {"type": "link", "text": "Colab", "url": "https://colab.research.google.com/github/o/r/blob/main/book/x.md"},
-    ]}]}
+    app = SimpleNamespace(
+        config=SimpleNamespace(
+            html_theme_options={
+                "launch_buttons": {
+                    "colab_url": "https://colab.research.google.com/",
+                    "binderhub_url": "https://mybinder.org",
+                },
+                "path_to_docs": "",
+            },
+            colab_notebooks_branch="nb",
+        )
+    )
+    binder = {
+        "type": "link",
+        "text": "Binder",
+        "url": "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/book/x.md",
+    }
+    context = {
+        "header_buttons": [
+            {
+                "type": "group",
+                "buttons": [
+                    binder.copy(),
+                    {
+                        "type": "link",
+                        "text": "Colab",
+                        "url": "https://colab.research.google.com/github/o/r/blob/main/book/x.md",
+                    },
+                ],
+            }
+        ]
+    }
     other = {"type": "link", "text": "Repository", "url": "https://github.com/o/r"}
     context["header_buttons"][0]["buttons"].append(other.copy())
     colab.point_launch_buttons_at_edition(app, "book/x", "page.html", context, None)
@@ -103,10 +135,20 @@ def test_drop_duplicate_scripts_keeps_one_of_each():
     from sphinx.builders.html._assets import _JavaScript
 
     body = {"body": "const X = 1"}
-    scripts = [_JavaScript("a.js"), _JavaScript(None, **body), _JavaScript("", **body), _JavaScript("a.js"), _JavaScript("b.js")]
+    scripts = [
+        _JavaScript("a.js"),
+        _JavaScript(None, **body),
+        _JavaScript("", **body),
+        _JavaScript("a.js"),
+        _JavaScript("b.js"),
+    ]
     context = {"script_files": scripts}
     drop_duplicate_scripts(None, "p", "page.html", context, None)
-    assert [(s.filename, s.attributes) for s in context["script_files"]] == [("a.js", {}), (None, body), ("b.js", {})]
+    assert [(s.filename, s.attributes) for s in context["script_files"]] == [
+        ("a.js", {}),
+        (None, body),
+        ("b.js", {}),
+    ]
 
 
 def test_a_missing_chapter_is_a_clear_error(tmp_path):
@@ -129,15 +171,24 @@ def test_build_stamp_names_the_commit_the_date_and_the_profile():
     env = {"DGM_BUILD_COMMIT": "0123456789abcdef0123", "DGM_PROFILE": "cpu"}
     assert build_stamp(str(ROOT), env, today="2026-12-01") == (
         '<p class="dgm-build-stamp">Built from commit <code>0123456789ab</code> on 2026-12-01 with the '
-        "<code>cpu</code> execution profile.</p>")
+        "<code>cpu</code> execution profile.</p>"
+    )
     assert "2001-09-09" in build_stamp(str(ROOT), {"DGM_PROFILE": "smoke", "SOURCE_DATE_EPOCH": "1000000000"})
 
 
 def test_every_built_page_says_which_commit_built_it(built_book):
     assert built_book.returncode == 0, built_book.log[-3000:]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    pages = [p for p in built_book.html.rglob("*.html") if "_static" not in p.parts and p.name != "search.html"
-             and "reports" not in p.parts and "genindex" not in p.name]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    pages = [
+        p
+        for p in built_book.html.rglob("*.html")
+        if "_static" not in p.parts
+        and p.name != "search.html"
+        and "reports" not in p.parts
+        and "genindex" not in p.name
+    ]
     assert len(pages) >= 8
     for page in pages:
         html = page.read_text()

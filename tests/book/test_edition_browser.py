@@ -42,7 +42,8 @@ LAB_SETTINGS = {
 
 RENDERED_JS = r"""() => {
   const md = [...document.querySelectorAll(".jp-MarkdownCell .jp-RenderedMarkdown")];
-  const heads = [...document.querySelectorAll(".jp-RenderedMarkdown blockquote strong")].map((s) => s.innerText.trim());
+  const heads = [...document.querySelectorAll(".jp-RenderedMarkdown blockquote strong")]
+    .map((s) => s.innerText.trim());
   const text = md.map((n) => {
     const c = n.cloneNode(true);
     c.querySelectorAll("code, pre, mjx-container, a").forEach((e) => e.remove());
@@ -104,15 +105,34 @@ def views(edition, tmp_path_factory) -> dict[str, NotebookView]:
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(value))
     port = _free_port()
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "ws"),
-           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp / "config")}
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "ws"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+    }
     log = (tmp / "lab.log").open("w")
     lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.root_dir={served}", f"--IdentityProvider.token={TOKEN}",
-         "--ServerApp.port_retries=0", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.news_url=", "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.root_dir={served}",
+            f"--IdentityProvider.token={TOKEN}",
+            "--ServerApp.port_retries=0",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.news_url=",
+            "--ServerApp.allow_root=True",
+            "--LabApp.extension_manager=readonly",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp,
     )
     base = f"http://127.0.0.1:{port}/"
     out: dict[str, NotebookView] = {}
@@ -186,8 +206,12 @@ def _view(context, base: str, rel: str, path: Path) -> NotebookView:
 def _expected(path: Path) -> dict:
     md = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
     return {
-        "heads": re.findall(r"^> \*\*\[((?:Theorem|Lemma|Proposition|Definition|Remark|Assumption|Exercise|"
-                            r"Corollary|Example) \d+)\]", md, flags=re.M),
+        "heads": re.findall(
+            r"^> \*\*\[((?:Theorem|Lemma|Proposition|Definition|Remark|Assumption|Exercise|"
+            r"Corollary|Example) \d+)\]",
+            md,
+            flags=re.M,
+        ),
         "details": md.count("<details>"),
         "proofs": md.count("∎"),
         "math": md.count("$"),
@@ -197,7 +221,9 @@ def _expected(path: Path) -> dict:
 def test_every_notebook_renders_every_markdown_cell(views, edition):
     assert set(views) == {p.relative_to(edition.out).as_posix() for p in edition.notebooks}
     for rel, view in views.items():
-        n_markdown = sum(c.cell_type == "markdown" for c in nbformat.read(edition.out / rel, as_version=4).cells)
+        n_markdown = sum(
+            c.cell_type == "markdown" for c in nbformat.read(edition.out / rel, as_version=4).cells
+        )
         assert view.report["markdown_cells"] == n_markdown, (rel, view.report["markdown_cells"], n_markdown)
         assert not view.console_errors, (rel, view.console_errors)
         assert not view.blocked, (rel, view.blocked[:5])

@@ -37,8 +37,14 @@ def test_the_reader_environment_has_no_book_tooling(reader_env):
 def test_every_notebook_of_the_edition_runs_top_to_bottom(edition, reader_env, tmp_path):
     ran = []
     for path in edition.notebooks:
-        nb = execute_notebook(reader_env, path, path.parent, DGM_PROFILE="smoke",
-                              DGM_CHECKPOINT_DIR=str(tmp_path / "checkpoints"), DGM_DATA_DIR=str(tmp_path / "data"))
+        nb = execute_notebook(
+            reader_env,
+            path,
+            path.parent,
+            DGM_PROFILE="smoke",
+            DGM_CHECKPOINT_DIR=str(tmp_path / "checkpoints"),
+            DGM_DATA_DIR=str(tmp_path / "data"),
+        )
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.execution_count for c in code), path
         errors = [o for c in code for o in c.outputs if o.output_type == "error"]
@@ -52,9 +58,13 @@ def live_code_cells(page: Path) -> list[str]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(page.read_text(), "html.parser")
-    script = next((s.string for s in soup.find_all("script") if s.string and "thebe_selector" in s.string), "")
-    assert f'thebe_selector = "{THEBE_SELECTOR}"' in script and f'thebe_selector_input = "{THEBE_INPUT}"' in script, (
-        f"{page}: sphinx-thebe's selectors changed; update this test to what Live Code runs now")
+    script = next(
+        (s.string for s in soup.find_all("script") if s.string and "thebe_selector" in s.string), ""
+    )
+    assert (
+        f'thebe_selector = "{THEBE_SELECTOR}"' in script
+        and f'thebe_selector_input = "{THEBE_INPUT}"' in script
+    ), f"{page}: sphinx-thebe's selectors changed; update this test to what Live Code runs now"
     cells = []
     for cell in soup.select(THEBE_SELECTOR):
         pre = cell.select_one(THEBE_INPUT)
@@ -79,8 +89,14 @@ def test_live_code_runs_every_chapter_top_to_bottom(built_book, reader_env, tmp_
         path = tmp_path / f"{doc.as_posix().replace('/', '__')}.ipynb"
         nbformat.write(nb, path)
         # Thebe's kernel starts in the page's folder of the repository (kernelOptions.path).
-        execute_notebook(reader_env, path, ROOT / doc.parent, DGM_PROFILE="smoke",
-                         DGM_CHECKPOINT_DIR=str(tmp_path / "checkpoints"), DGM_DATA_DIR=str(tmp_path / "data"))
+        execute_notebook(
+            reader_env,
+            path,
+            ROOT / doc.parent,
+            DGM_PROFILE="smoke",
+            DGM_CHECKPOINT_DIR=str(tmp_path / "checkpoints"),
+            DGM_DATA_DIR=str(tmp_path / "data"),
+        )
     assert pages >= 6
 
 

@@ -49,7 +49,9 @@ def check_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
     environ = dict(os.environ if environ is None else environ)
     dataset = environ.get(DATASET_ENV, "").strip()
     if dataset and dataset not in IMAGE_DATASETS:
-        raise ValueError(f"{DATASET_ENV}={environ[DATASET_ENV]!r} is not a data set; valid: {', '.join(IMAGE_DATASETS)}")
+        raise ValueError(
+            f"{DATASET_ENV}={environ[DATASET_ENV]!r} is not a data set; valid: {', '.join(IMAGE_DATASETS)}"
+        )
     return {"profile": current_profile(environ), "dataset": dataset}
 
 
@@ -102,8 +104,10 @@ def drop_damaged_cache(build_dir: Path) -> bool:
         try:
             nbformat.read(nb, as_version=4)
         except Exception as e:  # NotJSONError, truncation, a foreign file
-            print(f"[dgm.book.build] damaged cache entry {nb} ({type(e).__name__}); dropping the execution "
-                  "cache, every chapter re-executes")
+            print(
+                f"[dgm.book.build] damaged cache entry {nb} ({type(e).__name__}); dropping the execution "
+                "cache, every chapter re-executes"
+            )
             for name in STALE_DIRS:
                 if (Path(build_dir) / name).exists():
                     shutil.rmtree(Path(build_dir) / name)
@@ -135,7 +139,7 @@ def guard_cache(root: Path, build_dir: Path, environ: dict[str, str] | None = No
 
 
 def write_build_info(build_dir: Path, environ: dict[str, str] | None = None) -> Path:
-    """``build_dir/build-info.json``: the profile and data set of this build (the notebook edition quotes it)."""
+    """``build_dir/build-info.json``: this build's profile and data set (the notebook edition quotes it)."""
     import json
 
     from dgm.profiles import current_profile
@@ -164,7 +168,9 @@ def _lock(build_dir: Path):
         f.seek(0)
         holder = f.read().strip() or "another process"
         f.close()
-        raise BuildLocked(f"another build is running in {build_dir} ({holder}); wait for it or stop it") from None
+        raise BuildLocked(
+            f"another build is running in {build_dir} ({holder}); wait for it or stop it"
+        ) from None
     f.seek(0)
     f.truncate()
     f.write(f"pid {os.getpid()}\n")
@@ -221,7 +227,13 @@ def build(root: Path, output: Path | None = None, builder: str = "html") -> int:
         print(f"[dgm.book.build] execution cache {state}")
         cmd = [
             str(Path(sys.executable).with_name("jupyter-book")),
-            "build", str(root), "--builder", builder, "-W", "-n", "--keep-going",
+            "build",
+            str(root),
+            "--builder",
+            builder,
+            "-W",
+            "-n",
+            "--keep-going",
         ]
         if output is not None:
             cmd += ["--path-output", str(out)]

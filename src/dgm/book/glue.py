@@ -29,6 +29,7 @@ def glue(name: str, value: Any, display: bool = True) -> None:
 
 
 def glue_all(values: Mapping[str, Any]) -> None:
-    """Glue every value of ``values`` (an experiment's ``chapter_values()``, a run card's ``as_dict()``) unshown."""
+    """Glue every value of ``values`` (an experiment's ``chapter_values()``, a run card's ``as_dict()``),
+    unshown."""
     for name, value in values.items():
         glue(name, value, display=False)

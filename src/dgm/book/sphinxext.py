@@ -64,17 +64,29 @@ def build_stamp(srcdir: str, environ: dict[str, str] | None = None, today: str |
     commit = environ.get("DGM_BUILD_COMMIT", "").strip()
     if not commit:
         try:
-            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=srcdir, capture_output=True, text=True,
-                                    timeout=30, check=True).stdout.strip()
+            commit = subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=srcdir,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             commit = ""
     if today is None:
         epoch = environ.get("SOURCE_DATE_EPOCH")
-        when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+        when = (
+            dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+            if epoch
+            else dt.datetime.now(dt.timezone.utc)
+        )
         today = when.strftime("%Y-%m-%d")
     what = f"commit <code>{html.escape(commit[:12])}</code>" if commit else "an uncommitted tree"
-    return (f'<p class="dgm-build-stamp">Built from {what} on {today} with the '
-            f"<code>{html.escape(current_profile(environ))}</code> execution profile.</p>")
+    return (
+        f'<p class="dgm-build-stamp">Built from {what} on {today} with the '
+        f"<code>{html.escape(current_profile(environ))}</code> execution profile.</p>"
+    )
 
 
 def add_build_stamp(app, config) -> None:

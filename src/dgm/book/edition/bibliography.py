@@ -65,8 +65,14 @@ class Bibliography:
             for p in people
         )
         title = _latex_text(e.fields.get("title", key))
-        venue = next((e.fields[k] for k in ("journal", "booktitle", "publisher", "howpublished", "school")
-                      if k in e.fields), "")
+        venue = next(
+            (
+                e.fields[k]
+                for k in ("journal", "booktitle", "publisher", "howpublished", "school")
+                if k in e.fields
+            ),
+            "",
+        )
         parts = [f"{authors} ({e.fields.get('year', 'n.d.')}). *{title}*."]
         if venue:
             parts.append(_latex_text(venue) + ".")

@@ -65,11 +65,12 @@ def literal_include(arg: str, opts: dict[str, str], ctx: Context) -> str:
         for part in opts["lines"].split(","):
             a, _, b = part.strip().partition("-")
             lo, hi = int(a), int(b) if b else int(a)
-            picked += all_lines[lo - 1:hi]
+            picked += all_lines[lo - 1 : hi]
         source = "\n".join(picked)
     language = opts.get("language", "python" if path.suffix == ".py" else "")
     where = (
-        path.relative_to(ctx.root.resolve()).as_posix() if path.is_relative_to(ctx.root.resolve())
+        path.relative_to(ctx.root.resolve()).as_posix()
+        if path.is_relative_to(ctx.root.resolve())
         else path.name
     )
     caption = opts.get("caption") or f"`{where}`" + (f": `{opts['pyobject']}`" if "pyobject" in opts else "")
@@ -81,10 +82,16 @@ def python_object_source(source: str, dotted: str, path: Path) -> str:
     nodes: list[ast.AST] = ast.parse(source).body
     node = None
     for part in dotted.split("."):
-        node = next((n for n in nodes if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                     and n.name == part), None)
+        node = next(
+            (
+                n
+                for n in nodes
+                if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == part
+            ),
+            None,
+        )
         if node is None:
             raise EditionError(f"{path}: no object {dotted!r} to include")
         nodes = node.body
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-    return "\n".join(source.split("\n")[start - 1:node.end_lineno])
+    return "\n".join(source.split("\n")[start - 1 : node.end_lineno])

@@ -15,7 +15,7 @@ from dgm.book.edition.errors import EditionError
 
 def book_macros(config: dict[str, Any]) -> dict[str, str]:
     """The MathJax macros of ``_config.yml`` (``sphinx.config.mathjax3_config.tex.macros``)."""
-    macros = (((config.get("sphinx") or {}).get("config") or {}).get("mathjax3_config") or {})
+    macros = ((config.get("sphinx") or {}).get("config") or {}).get("mathjax3_config") or {}
     macros = ((macros.get("tex") or {}).get("macros")) or {}
     out = {}
     for name, value in macros.items():

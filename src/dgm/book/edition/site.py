@@ -62,7 +62,9 @@ def site_index(html_dir: Path) -> dict[str, Target]:
     index: dict[str, Target] = {}
     numbered = re.compile(
         r'<div class="(?:proof \w+|exercise)[^"]*"[^>]*\bid="([^"]+)"[^>]*>\s*<p class="admonition-title">'
-        r'\s*<span class="caption-number">([^<]+)</span>', re.S)
+        r'\s*<span class="caption-number">([^<]+)</span>',
+        re.S,
+    )
     section = re.compile(r'<span id="([^"]+)"></span>\s*<h[1-6][^>]*>(.*?)<a class="headerlink"', re.S)
     for path in sorted(html_dir.rglob("*.html")):
         page = path.relative_to(html_dir).with_suffix("").as_posix()
