@@ -12,12 +12,15 @@ book: $(STAMP)
 	$(BIN)/python -m dgm.book.build build .
 
 # The notebook edition (Colab, Binder): every chapter as a plain .ipynb in _build/notebooks, quoting
-# the numbers of the build that `make book` made (it builds first; nothing re-executes when cached).
+# the numbers of the build that `make book` made (it builds first; nothing re-executes when cached),
+# and the homework edition in _build/homework: the chapters with homework, solutions taken out.
 REF ?= $(shell git rev-parse HEAD 2>/dev/null || echo main)
 notebooks: book
-	rm -rf _build/notebooks.tmp
+	rm -rf _build/notebooks.tmp _build/homework.tmp
 	$(BIN)/python -m dgm.book.edition . _build/notebooks.tmp --build _build --ref $(REF)
+	$(BIN)/python -m dgm.book.edition . _build/homework.tmp --build _build --ref $(REF) --homework
 	rm -rf _build/notebooks && mv _build/notebooks.tmp _build/notebooks
+	rm -rf _build/homework && mv _build/homework.tmp _build/homework
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,8 +1,9 @@
 """The package's three layers and the experiments' one contract, read from the source.
 
 Core modules (``src/dgm/*.py``) hold the maths and models; ``dgm.experiments`` one module per
-chapter that computes; ``dgm.book`` what builds, exports or extends the book. Imports go one way:
-experiments -> core, and nothing outside ``dgm.book`` imports it.
+chapter that computes; ``dgm.homework`` the homework's tasks, checks and grader; ``dgm.book`` what
+builds, exports or extends the book. Imports go one way: experiments -> core, homework -> core, and
+nothing outside ``dgm.book`` imports it.
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ def _imported(path: Path) -> set[str]:
 
 def _layer_of(module: str) -> str:
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 and parts[1] in ("experiments", "book") else "core"
+    return parts[1] if len(parts) > 1 and parts[1] in ("experiments", "homework", "book") else "core"
 
 
 def test_imports_go_one_way():
     allowed = {
         "core": {"core"},
         "experiments": {"core", "experiments"},
-        "book": {"core", "experiments", "book"},
+        "homework": {"core", "homework"},
+        "book": {"core", "experiments", "homework", "book"},
     }
     wrong = []
     for path in sorted(PACKAGE.rglob("*.py")):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dgm.book import build as bookbuild
-from dgm.book.colab import NOTEBOOKS_BRANCH
+from dgm.book.colab import HOMEWORK_BRANCH, NOTEBOOKS_BRANCH
 from dgm.book.lock import parse_pins
 
 from bookutils import ROOT
@@ -178,10 +178,28 @@ def test_publish_pushes_the_notebook_edition_to_the_branch_the_buttons_open():
     runs = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["build"]))
     # After the build, from the same _build: the edition quotes the numbers of the published pages.
     assert 'python -m dgm.book.edition . _build/notebooks --build _build --ref "$DGM_BUILD_COMMIT"' in runs
+    assert (
+        'python -m dgm.book.edition . _build/homework --build _build --ref "$DGM_BUILD_COMMIT" --homework'
+        in runs
+    )
     assert runs.index("make book") < runs.index("python -m dgm.book.edition")
+    uploads = {
+        s["with"]["name"]: s["with"]["path"]
+        for s in _steps(wf["jobs"]["build"])
+        if s.get("uses", "").startswith("actions/upload-artifact") and "name" in s.get("with", {})
+    }
+    assert (
+        uploads["notebook-edition"] == "_build/notebooks" and uploads["homework-edition"] == "_build/homework"
+    )
     job = wf["jobs"]["notebooks"]
     assert job["needs"] == ["gate", "build"] and job["permissions"] == {"contents": "write"}
-    assert job["env"]["NOTEBOOKS_BRANCH"] == NOTEBOOKS_BRANCH
+    # one push per edition, each to the branch its buttons open
+    assert {(m["artifact"], m["branch"]) for m in job["strategy"]["matrix"]["include"]} == {
+        ("notebook-edition", NOTEBOOKS_BRANCH),
+        ("homework-edition", HOMEWORK_BRANCH),
+    }
+    assert job["env"]["NOTEBOOKS_BRANCH"] == "${{ matrix.branch }}"
+    assert job["steps"][0]["with"]["name"] == "${{ matrix.artifact }}"
     assert "git push --force" in job["steps"][-1]["run"] and '"$NOTEBOOKS_BRANCH"' in job["steps"][-1]["run"]
 
 
@@ -232,6 +250,8 @@ def test_site_address_comes_from_the_repository_url():
         SITE_URL,
         f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{NOTEBOOKS_BRANCH}?urlpath=lab/tree/book/intro.ipynb",
         f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{NOTEBOOKS_BRANCH}/book/intro.ipynb",
+        f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{HOMEWORK_BRANCH}/book/vae/vae_2d.ipynb",
+        "python -m dgm.homework grade",
         "docs/screenshot.png",
         "docs/notebook-screenshot.png",
         "make book",

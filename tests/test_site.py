@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from dgm.book.colab import NOTEBOOKS_BRANCH
+from dgm.book.colab import HOMEWORK_BRANCH, NOTEBOOKS_BRANCH
 
 from bookutils import ROOT, notebook_chapters, toc_files
 from siteutils import (
@@ -267,7 +267,7 @@ def test_internal_links_resolve(visits):
     assert n_links > 20
 
 
-def test_launch_buttons_open_files_that_exist(visits, edition):
+def test_launch_buttons_open_files_that_exist(visits, edition, homework_edition):
     cfg = _config()
     repo_url = cfg["repository"]["url"].rstrip("/")
     org_repo = "/".join(repo_url.split("/")[-2:])
@@ -279,7 +279,15 @@ def test_launch_buttons_open_files_that_exist(visits, edition):
     for doc in chapters:
         r = visits.pages[f"{doc}.html"]
         buttons = {b["text"]: b["href"] for b in r.dom["launch"]}
-        assert set(buttons) == {"Binder", "Colab"}, (doc, buttons)
+        homework = doc in homework_edition.docnames()
+        assert set(buttons) == {"Binder", "Colab"} | ({"Homework (Colab)"} if homework else set()), (
+            doc,
+            buttons,
+        )
+        if homework:  # the chapter's notebook of the homework edition, on its branch
+            url = f"{colab}/github/{org_repo}/blob/{HOMEWORK_BRANCH}/{doc}.ipynb"
+            assert buttons["Homework (Colab)"] == url, buttons
+            assert (homework_edition.out / f"{doc}.ipynb").is_file()
 
         edition_paths = {p.relative_to(edition.out).as_posix() for p in edition.notebooks}
         # Binder: the chapter's notebook of the edition, on the notebooks branch, opened in JupyterLab.

@@ -102,6 +102,7 @@ def get_latent_stats(
     if data.dim() != 2 or data.shape[0] == 0:
         raise ValueError(f"test_data must be a non-empty (N, D) array, got shape {tuple(data.shape)}")
     idx = torch.randperm(data.shape[0], generator=generator)[:batch_size]
-    with torch.no_grad():
-        mu_z, log_std_z = model.encode(data[idx].to(device))
+    with torch.no_grad():  # a homework model has no encode: its forward starts with mu_z, log_std_z
+        encode = getattr(model, "encode", None) or (lambda x: model(x)[:2])
+        mu_z, log_std_z = encode(data[idx].to(device))
     return mu_z.cpu().numpy(), log_std_z.exp().cpu().numpy()

@@ -8,7 +8,8 @@ does nothing where it is (Binder, a clone, the book build). The chapters never c
 
 :func:`point_launch_buttons_at_edition` (hooked into Sphinx by :mod:`dgm.book.sphinxext`) points the
 Colab and Binder buttons of every chapter at that branch, ``.../notebooks/<chapter>.ipynb``, instead
-of the ``.md`` on main that the theme would link. Live Code (Thebe) keeps running the page's own
+of the ``.md`` on main that the theme would link, and gives each chapter with homework a button that opens
+its homework edition from :data:`HOMEWORK_BRANCH`. Live Code (Thebe) keeps running the page's own
 cells on a Binder kernel of main, whose environment is ``binder/``.
 """
 
@@ -19,10 +20,12 @@ from typing import Any
 
 #: The branch that holds the generated notebooks; the Colab buttons link into it.
 NOTEBOOKS_BRANCH = "notebooks"
+#: The branch that holds the homework edition; the "Homework (Colab)" buttons link into it.
+HOMEWORK_BRANCH = "homework"
 #: The id (and tag) of the setup cell, so that it can be found, and hidden by any book build.
 SETUP_CELL_ID = "colab-setup"
 
-SETUP_CELL_TEMPLATE = '''\
+SETUP_CELL_TEMPLATE = """\
 # Setup: installs the book's package `dgm` from {repo_url} (at the commit of this
 # notebook) when `dgm` is not importable, as in Colab; where it is installed (Binder, a clone of the
 # book) this cell does nothing. The experiments run at full size on a GPU runtime.
@@ -37,7 +40,7 @@ if importlib.util.find_spec("dgm") is None:
         check=True,
     )
     importlib.invalidate_caches()
-'''
+"""
 
 
 def read_config(root: Path) -> dict[str, Any]:
@@ -106,8 +109,16 @@ def setup_cell_source(repo_url: str, ref: str) -> str:
     return SETUP_CELL_TEMPLATE.format(repo_url=repo_url, requirement=requirement)
 
 
+def homework_pages() -> set[str]:
+    """The chapters that hold homework (a task or a theory problem of :mod:`dgm.homework.tasks`)."""
+    from dgm.homework.tasks import PROBLEMS, TASKS
+
+    return {t.chapter for t in TASKS.values()} | {p.chapter for p in PROBLEMS.values()}
+
+
 def point_launch_buttons_at_edition(app, pagename: str, templatename: str, context: dict, doctree) -> None:
-    """``html-page-context`` hook: the page's Colab and Binder buttons open its notebook of the edition."""
+    """``html-page-context`` hook: the page's Colab and Binder buttons open its notebook of the edition,
+    and a chapter with homework gets a second Colab button, "Homework (Colab)", that opens its homework."""
     options = app.config.html_theme_options or {}
     launch = options.get("launch_buttons") or {}
     prefix = str(options.get("path_to_docs", "")).strip("/")
@@ -115,12 +126,24 @@ def point_launch_buttons_at_edition(app, pagename: str, templatename: str, conte
     branch = app.config.colab_notebooks_branch
     colab_url = str(launch.get("colab_url", "")).rstrip("/")
     binder_url = str(launch.get("binderhub_url", "")).rstrip("/")
+    homework = pagename in homework_pages()
     for group in context.get("header_buttons", []):
-        for button in group.get("buttons", []) if isinstance(group, dict) else []:
+        buttons = group.get("buttons", []) if isinstance(group, dict) else []
+        for button in list(buttons):
             url = button.get("url", "")
             if colab_url and url.startswith(f"{colab_url}/github/"):
-                org, repo = url[len(colab_url) + len("/github/"):].split("/")[:2]
+                org, repo = url[len(colab_url) + len("/github/") :].split("/")[:2]
                 button["url"] = f"{colab_url}/github/{org}/{repo}/blob/{branch}/{path}"
+                if homework:
+                    buttons.insert(
+                        buttons.index(button) + 1,
+                        {
+                            **button,
+                            "text": "Homework (Colab)",
+                            "tooltip": "Open the homework in Colab",
+                            "url": f"{colab_url}/github/{org}/{repo}/blob/{HOMEWORK_BRANCH}/{path}",
+                        },
+                    )
             elif binder_url and url.startswith(f"{binder_url}/v2/gh/"):
-                org, repo = url[len(binder_url) + len("/v2/gh/"):].split("?")[0].split("/")[:2]
+                org, repo = url[len(binder_url) + len("/v2/gh/") :].split("?")[0].split("/")[:2]
                 button["url"] = f"{binder_url}/v2/gh/{org}/{repo}/{branch}?urlpath=lab/tree/{path}"

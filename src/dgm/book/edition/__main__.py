@@ -1,7 +1,7 @@
 """The edition's command line: write the notebook edition of a book from its finished build.
 
 What ``make notebooks`` and the publish workflow run, ``python -m dgm.book.edition ROOT OUT
-[--build ROOT/_build] [--ref REF]``: :func:`main` prints the path of every notebook it wrote, or
+[--build ROOT/_build] [--ref REF] [--homework]``: :func:`main` prints the path of every notebook it wrote, or
 one line saying what is missing (an :class:`EditionError`) and returns 1.
 """
 
@@ -28,9 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ref", default=None, help="the commit the notebooks install dgm from (default: repository.branch)"
     )
+    parser.add_argument(
+        "--homework", action="store_true", help="write the homework edition (the chapters that hold homework)"
+    )
     args = parser.parse_args(argv)
     try:
-        for path in write_edition(args.root, args.out, args.build, args.ref):
+        for path in write_edition(args.root, args.out, args.build, args.ref, homework=args.homework):
             print(path)
     except EditionError as exc:
         print(f"python -m dgm.book.edition: {exc}", file=sys.stderr)

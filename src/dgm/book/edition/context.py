@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dgm.book.edition.bibliography import Bibliography
 from dgm.book.edition.errors import EditionError
@@ -28,6 +29,7 @@ class Context:
     bib: Bibliography
     macros: dict[str, str]
     cited: list[str] = field(default_factory=list)
+    homework: Any = None  # a dgm.book.edition.homework.HomeworkCells in the homework edition
 
     def where(self) -> str:
         return str(self.chapter.relative_to(self.root))

@@ -18,17 +18,37 @@ from pathlib import Path
 from dgm.book.edition.blocks import literal_include, quote
 from dgm.book.edition.context import Context
 from dgm.book.edition.errors import EditionError
+from dgm.book.edition.homework import ANCHOR
 from dgm.book.edition.site import format_glued
 
 #: sphinx-proof's directives that are statements (a titled, numbered block quote).
 STATEMENTS = {
-    "theorem", "lemma", "proposition", "corollary", "definition", "remark", "assumption",
-    "conjecture", "axiom", "criterion", "example", "property", "observation", "algorithm",
+    "theorem",
+    "lemma",
+    "proposition",
+    "corollary",
+    "definition",
+    "remark",
+    "assumption",
+    "conjecture",
+    "axiom",
+    "criterion",
+    "example",
+    "property",
+    "observation",
+    "algorithm",
 }
 #: Admonitions: a block quote headed by the title.
 ADMONITIONS = {
-    "note": "Note", "warning": "Warning", "tip": "Tip", "important": "Important", "hint": "Hint",
-    "caution": "Caution", "attention": "Attention", "danger": "Danger", "error": "Error",
+    "note": "Note",
+    "warning": "Warning",
+    "tip": "Tip",
+    "important": "Important",
+    "hint": "Hint",
+    "caution": "Caution",
+    "attention": "Attention",
+    "danger": "Danger",
+    "error": "Error",
     "seealso": "See also",
 }
 FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})(?P<rest>.*)$")
@@ -87,7 +107,7 @@ def render_inline(line: str, ctx: Context) -> str:
     out, pos = [], 0
     pattern = re.compile(ROLE.pattern + "|" + CODE_SPAN.pattern)
     for m in pattern.finditer(line):
-        out.append(line[pos:m.start()])
+        out.append(line[pos : m.start()])
         out.append(render_role(m.group("role"), m.group("body"), ctx) if m.group("role") else m.group(0))
         pos = m.end()
     out.append(line[pos:])
@@ -114,7 +134,7 @@ def _options(body: list[str]) -> tuple[dict[str, str], list[str]]:
         if end is None:
             raise EditionError("unclosed --- options block in a directive")
         opts = {str(k): str(v) for k, v in (yaml.safe_load("\n".join(body[1:end])) or {}).items()}
-        return opts, body[end + 1:]
+        return opts, body[end + 1 :]
     i = 0
     while i < len(body):
         m = re.match(r"^:([\w-]+):\s*(.*)$", body[i])
@@ -135,18 +155,21 @@ def convert_markdown(text: str, ctx: Context) -> str:
         m = FENCE.match(line.strip()) if not line.startswith("    ") else None
         if m:
             end = _closing(lines, i, m.group("fence"))
-            body = lines[i + 1:end]
+            body = lines[i + 1 : end]
             d = DIRECTIVE.match(m.group("rest").strip())
             if d:
                 out.append(render_directive(d.group("name"), d.group("arg"), body, ctx))
             else:  # an ordinary code block: verbatim
-                out.extend(lines[i:end + 1])
+                out.extend(lines[i : end + 1])
             i = end + 1
             continue
         if TARGET.match(line):
             i += 1
             continue
-        if line.lstrip().startswith("%"):  # a MyST comment
+        if line.lstrip().startswith("%"):  # a MyST comment; the homework edition's anchors are comments
+            anchor = ANCHOR.match(line.strip())
+            if anchor and ctx.homework is not None:
+                out.append(ctx.homework.anchor(anchor.group(1)))
             i += 1
             continue
         out.append(render_inline(line, ctx))
@@ -162,10 +185,15 @@ def render_directive(name: str, arg: str, body: list[str], ctx: Context) -> str:
     if name.startswith("prf:"):
         kind = name[4:]
         if kind == "proof":
+            replaced = ctx.homework.proof() if ctx.homework is not None else None
+            if replaced is not None:
+                return replaced
             if inner.rstrip().endswith("$$") or inner.rstrip().endswith("```"):
                 return f"*Proof.*{' ' + title if title else ''}\n\n{inner}\n\n∎"
             return f"*Proof.*{' ' + title if title else ''} {inner} ∎"
         if kind in STATEMENTS:
+            if ctx.homework is not None:
+                ctx.homework.last_label = opts.get("label")
             return quote(_numbered_head(kind.capitalize(), opts, title, ctx) + "\n\n" + inner)
         raise EditionError(f"{ctx.where()}: the notebook edition has no form for {{{name}}}")
     if name == "exercise":
@@ -178,7 +206,11 @@ def render_directive(name: str, arg: str, body: list[str], ctx: Context) -> str:
         head = title if name == "admonition" else ADMONITIONS[name] + (f": {title}" if title else "")
         return quote(f"**{head}**\n\n{inner}")
     if name == "literalinclude":
-        return literal_include(arg.strip(), opts, ctx)
+        task = None
+        if ctx.homework is not None and "pyobject" in opts:
+            path = (ctx.chapter.parent / arg.strip()).resolve()
+            task = ctx.homework.literal_include(opts["pyobject"], path.read_text() if path.is_file() else "")
+        return task if task is not None else literal_include(arg.strip(), opts, ctx)
     if name in ("math",):
         return "$$\n" + "\n".join(content).strip("\n") + "\n$$"
     if name in ("code-block", "code", "sourcecode"):

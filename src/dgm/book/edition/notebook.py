@@ -15,9 +15,11 @@ from dgm.book.colab import SETUP_CELL_ID, chapter_source, read_config, repositor
 from dgm.book.edition.bibliography import Bibliography
 from dgm.book.edition.context import Context
 from dgm.book.edition.errors import EditionError
+from dgm.book.edition.homework import HomeworkCells, homework_notice
 from dgm.book.edition.macros import book_macros, expand_macros
 from dgm.book.edition.myst import MYST_LEFTOVERS, convert_markdown
 from dgm.book.edition.site import BuildInfo, Target, format_glued, glued_values, site_index
+from dgm.homework.tasks import TASKS
 
 #: Notebook metadata that makes Colab ask for a GPU runtime (Runtime > Change runtime type).
 COLAB_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
@@ -29,13 +31,17 @@ def notice(title_link: str, values: dict[str, str], build: BuildInfo) -> str:
     """The edition's note under the title: what this notebook is and where its numbers come from."""
     profile = format_glued(values["run_profile"], "") if "run_profile" in values else build.profile()
     device = format_glued(values["run_device"], "") if "run_device" in values else None
-    made = ", ".join(
-        [
-            f"profile `{profile}`" if profile else "",
-            f"device {device}" if device else "",
-            f"commit `{build.ref[:12]}`",
-        ]
-    ).strip(", ").replace(", ,", ",")
+    made = (
+        ", ".join(
+            [
+                f"profile `{profile}`" if profile else "",
+                f"device {device}" if device else "",
+                f"commit `{build.ref[:12]}`",
+            ]
+        )
+        .strip(", ")
+        .replace(", ,", ",")
+    )
     return (
         f"> **Notebook edition** of {title_link}. The numbers quoted in the text are those of the "
         f"published build ({made}); running the cells computes your own, which depend on the execution "
@@ -44,8 +50,11 @@ def notice(title_link: str, values: dict[str, str], build: BuildInfo) -> str:
     )
 
 
-def edition_notebook(root: Path, docname: str, build: BuildInfo, index: dict[str, Target] | None = None):
-    """The notebook edition of one chapter (an ``nbformat`` notebook without outputs)."""
+def edition_notebook(
+    root: Path, docname: str, build: BuildInfo, index: dict[str, Target] | None = None, homework: bool = False
+):
+    """The notebook edition of one chapter (an ``nbformat`` notebook without outputs); with ``homework``,
+    its homework edition (:mod:`dgm.book.edition.homework`)."""
     import jupytext
     import nbformat
 
@@ -58,11 +67,21 @@ def edition_notebook(root: Path, docname: str, build: BuildInfo, index: dict[str
     source = chapter_source(root, docname)
     index = site_index(build.html) if index is None else index
     ctx = Context(
-        root=root.resolve(), chapter=source.resolve(), docname=docname, base_url=base_url, index=index,
+        root=root.resolve(),
+        chapter=source.resolve(),
+        docname=docname,
+        base_url=base_url,
+        index=index,
         values=glued_values(build.executed, docname),
         bib=Bibliography.read(root / (config.get("bibtex_bibfiles") or ["book/references.bib"])[0]),
         macros=book_macros(config),
     )
+    if homework:
+        links = {
+            d: f"[{index[f'doc:{d}'].text if f'doc:{d}' in index else d}]({base_url}{d}.html)"
+            for d in {t.chapter for t in TASKS.values()} | {docname}
+        }
+        ctx.homework = HomeworkCells(docname, links)
     nb = jupytext.read(source)
     for key in ("jupytext", "mystnb"):
         nb.metadata.pop(key, None)
@@ -72,7 +91,9 @@ def edition_notebook(root: Path, docname: str, build: BuildInfo, index: dict[str
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             text = expand_macros(convert_markdown(cell.source, ctx), ctx.macros).strip("\n")
-            if text:
+            if ctx.homework is not None:
+                cells.extend(ctx.homework.split(text))
+            elif text:
                 cells.append(nbformat.v4.new_markdown_cell(text))
         elif cell.cell_type == "code":
             tags = [t for t in cell.metadata.get("tags", []) if t != "remove-cell"]
@@ -87,7 +108,11 @@ def edition_notebook(root: Path, docname: str, build: BuildInfo, index: dict[str
     book = str(config.get("title", "the book"))
     front = [
         nbformat.v4.new_markdown_cell(head),
-        nbformat.v4.new_markdown_cell(notice(f"{title_link} in *{book}*", ctx.values, build)),
+        nbformat.v4.new_markdown_cell(
+            homework_notice(f"{title_link} in *{book}*")
+            if homework
+            else notice(f"{title_link} in *{book}*", ctx.values, build)
+        ),
         nbformat.v4.new_code_cell(setup_cell_source(repo_url, build.ref)),
     ]
     front[1]["id"] = NOTICE_CELL_ID
@@ -107,6 +132,8 @@ def edition_notebook(root: Path, docname: str, build: BuildInfo, index: dict[str
             left = MYST_LEFTOVERS.search(cell.source)
             if left:
                 raise EditionError(f"{ctx.where()}: MyST left in the edition: {left.group(0)!r}")
+    if ctx.homework is not None:
+        ctx.homework.check_complete()
     nb.cells = cells
     nbformat.validate(nb)
     return nb

@@ -13,12 +13,18 @@ from pathlib import Path
 
 from dgm.book.colab import chapter_source, is_notebook, read_config, repository, toc_chapters
 from dgm.book.edition.errors import EditionError
+from dgm.book.edition.homework import homework_chapters
 from dgm.book.edition.notebook import edition_notebook
 from dgm.book.edition.site import BuildInfo, site_index
 
 
-def write_edition(root: Path, out: Path, build_dir: Path | None = None, ref: str | None = None) -> list[Path]:
+def write_edition(
+    root: Path, out: Path, build_dir: Path | None = None, ref: str | None = None, homework: bool = False
+) -> list[Path]:
     """Write the notebook edition of every notebook chapter of ``_toc.yml`` under ``out``; return the paths.
+
+    With ``homework``, the homework edition of the chapters that hold homework
+    (:mod:`dgm.book.edition.homework`), for the branch :data:`dgm.book.colab.HOMEWORK_BRANCH`.
 
     ``out`` gets the repository's layout (``book/vae/vae_2d.ipynb``), a README, and ``binder/``: the
     readers' environment of ``binder/`` in this checkout, whose ``postBuild`` installs ``dgm`` at ``ref``.
@@ -30,8 +36,13 @@ def write_edition(root: Path, out: Path, build_dir: Path | None = None, ref: str
     repo_url, branch, path_to_book = repository(read_config(root))
     build = BuildInfo(Path(build_dir) if build_dir else root / "_build", ref or branch)
     index = site_index(build.html)
-    notebooks = [(d, edition_notebook(root, d, build, index)) for d in toc_chapters(root)
-                 if is_notebook(chapter_source(root, d))]
+    chapters = toc_chapters(root)
+    chapters = homework_chapters(chapters) if homework else chapters
+    notebooks = [
+        (d, edition_notebook(root, d, build, index, homework=homework))
+        for d in chapters
+        if is_notebook(chapter_source(root, d))
+    ]
     written = []
     for docname, nb in notebooks:
         target = out / path_to_book / f"{docname}.ipynb"
@@ -41,10 +52,19 @@ def write_edition(root: Path, out: Path, build_dir: Path | None = None, ref: str
         os.replace(tmp, target)
         written.append(target)
     _write_binder(root, out, repo_url, build.ref)
+    what = "homework edition" if homework else "notebook edition"
+    buttons = (
+        (
+            'Each chapter\'s "Homework (Colab)" button opens its homework notebook from this branch; '
+            "a filled-in\nnotebook is graded with `python -m dgm.homework grade NOTEBOOK.ipynb`. "
+        )
+        if homework
+        else ("Each chapter's Colab and Binder buttons open its notebook from this branch; ")
+    )
     (out / "README.md").write_text(
-        f"# The notebook edition of {repo_url}\n\n"
+        f"# The {what} of {repo_url}\n\n"
         f"Generated from the chapters at `{build.ref}` by `python -m dgm.book.edition`; do not edit here.\n"
-        "Each chapter's Colab and Binder buttons open its notebook from this branch; `binder/` is the\n"
+        f"{buttons}`binder/` is the\n"
         "readers' environment (the CPU build of torch) and installs the book's package at that commit.\n"
     )
     return written

@@ -1,0 +1,114 @@
+"""The homework's checks: the book's code and a hand-written solution pass, every catalogued mistake
+fails with its hint and nothing else fails, and no message shows the reference's code."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from homework.catalogue import MISTAKES, NEEDS_SOURCE, SOLUTIONS
+
+import dgm
+from dgm.homework import TASKS, carry_on, check, report
+
+
+def namespace(*sources: str) -> dict:
+    """The sources run one after the other in one namespace, as a notebook's cells are."""
+    ns: dict = {"__name__": "__main__"}
+    for source in sources:
+        exec(compile(source, "<cell>", "exec"), ns)
+    return ns
+
+
+def candidate(name: str, ns: dict):
+    return ns if TASKS[name].kind == "settings" else ns[name]
+
+
+def chapter_sources(chapter: str, replace: dict[str, str] | None = None) -> list[str]:
+    return [(replace or {}).get(n, SOLUTIONS[n]) for n, t in TASKS.items() if t.chapter == chapter]
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_the_book_passes_every_check(name):
+    t = TASKS[name]
+    check(name, t.reference())
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_handwritten_solution_passes(name):
+    ns = namespace(*[SOLUTIONS[n] for n in NEEDS_SOURCE.get(name, ())], SOLUTIONS[name])
+    check(name, candidate(name, ns))
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_the_unfilled_stub_says_it_is_not_written(name):
+    ns = namespace(TASKS[name].stub)
+    with pytest.raises(AssertionError, match="is not set|not written yet|NotImplementedError"):
+        check(name, candidate(name, ns))
+
+
+def _reference_lines() -> set[str]:
+    lines = set()
+    for t in TASKS.values():
+        if t.kind == "code":
+            for line in inspect.getsource(t.reference()).splitlines():
+                s = line.strip()
+                if len(s) > 25 and not s.startswith(("#", '"', "def ", "class ")):
+                    lines.add(s)
+    return lines
+
+
+REFERENCE_LINES = _reference_lines()
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[f"{m.task}: {m.what}" for m in MISTAKES])
+def test_each_mistake_fails_with_its_hint_and_only_its_check(mistake):
+    chapter = TASKS[mistake.task].chapter
+    ns = namespace(*chapter_sources(chapter, {mistake.task: mistake.source}))
+    with pytest.raises(AssertionError) as info:
+        check(mistake.task, candidate(mistake.task, ns))
+    message = str(info.value)
+    assert message.startswith(f"{mistake.task}: ")
+    assert mistake.hint in message, message
+    assert not [line for line in REFERENCE_LINES if line in message], message
+    for other, t in TASKS.items():  # the other tasks of the chapter still pass: one mistake, one failure
+        if t.chapter == chapter and other != mistake.task:
+            check(other, candidate(other, ns))
+
+
+def test_the_catalogue_covers_every_task_and_the_issue_s_mistakes():
+    assert {m.task for m in MISTAKES} == set(TASKS)
+    hints = " ".join(m.hint for m in MISTAKES)
+    for named in (
+        "variance",
+        "factor 1/2",
+        "log(2 pi)",
+        "swapped",
+        "elementwise",
+        "no gradient to the encoder",
+        "beta is not applied",
+    ):
+        assert named in hints, named
+
+
+def test_a_name_that_is_no_task_is_refused():
+    with pytest.raises(KeyError, match="the tasks are get_normal_nll"):
+        check("VAE", dgm.VAE2d)
+
+
+def test_the_notebook_cells_report_and_carry_on(capsys):
+    wrong = [m for m in MISTAKES if m.task == "get_normal_KL" and m.what == "constant missing"][0]
+    ns = namespace(wrong.source)
+    report("get_normal_KL", ns["get_normal_KL"])
+    out = capsys.readouterr()
+    assert "✗ get_normal_KL: " in out.err and "constant -1/2 is missing" in out.err and out.out == ""
+    assert carry_on("get_normal_KL", ns["get_normal_KL"]) is dgm.get_normal_KL
+    assert "the cells below use the book's instead" in capsys.readouterr().out
+    ns = namespace(SOLUTIONS["get_normal_KL"])
+    report("get_normal_KL", ns["get_normal_KL"])
+    assert "✓ get_normal_KL passes every check." in capsys.readouterr().out
+    assert carry_on("get_normal_KL", ns["get_normal_KL"]) is ns["get_normal_KL"]
+    settings = namespace(TASKS["settings_2d"].stub.replace("EPOCHS = None", "EPOCHS = 50"))
+    assert carry_on("settings_2d", settings) is None
+    assert settings["EPOCHS"] == 9 and settings["ENC_HIDDEN_SIZES"] == [32, 32]
+    assert "did not pass their check" in capsys.readouterr().out
