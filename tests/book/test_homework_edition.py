@@ -135,7 +135,8 @@ def test_the_proofs_of_the_theory_problems_are_taken_out_and_the_hints_put_in(ho
         assert all(line in flat(book[p.chapter]) for line in lines), label
         text = flat(homework[p.chapter])
         assert not [line for line in lines if line in text], label
-        assert " ".join(p.hints.split()) in text and f"**Homework ({p.title}).**" in text
+        assert f"**Homework ({p.title}).** {p.ask};" in text
+        assert " ".join(p.hints.split()) in text and " ".join(p.book_hint.split()) in text
         answers = [c for c in homework[p.chapter].cells if _role(c) == (label, "answer")]
         assert len(answers) == 1 and answers[0].cell_type == "markdown"
 
@@ -219,4 +220,19 @@ def test_the_instructors_page_lists_every_task_and_shows_a_real_diagnosis(built_
         assert p.title in page
     # the page's example: a check run on a wrong answer, its message printed by the build
     assert "get_normal_nll: " in page and "a factor 1/2 is missing" in page
-    assert "python -m dgm.homework grade" in page
+    assert "python -m dgm.homework grade submission.ipynb" in re.sub(r"<[^>]+>", "", page)
+
+
+def test_prose_that_answers_a_problem_is_left_out(homework_edition, edition):
+    homework, book = _notebooks(homework_edition), _notebooks(edition)
+    hidden = 0
+    for docname in homework:
+        source = (ROOT / f"{docname}.md").read_text()
+        for block in re.findall(r"^% homework: hide.*?\n(.*?)^% homework: end", source, re.M | re.S):
+            pieces = [" ".join(p.split()) for p in re.split(r"\$[^$]*\$|\{[\w:-]+\}`[^`]*`|[*`]", block)]
+            pieces = [p for p in pieces if len(p) >= 25 and "\\" not in p]
+            assert pieces, block[:200]
+            shown, left = " ".join(_text(book[docname]).split()), " ".join(_text(homework[docname]).split())
+            assert all(p in shown for p in pieces) and not [p for p in pieces if p in left], docname
+            hidden += 1
+    assert hidden >= 2  # the log-derivative chapter's answers to Problem 1.2

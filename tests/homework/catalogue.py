@@ -420,7 +420,7 @@ MISTAKES = [
         "sigmoid at the end",
         "nn.ConvTranspose2d(32, output_shape[0], 3, padding=1),\n",
         "nn.ConvTranspose2d(32, output_shape[0], 3, padding=1), nn.Sigmoid(),\n",
-        "the last layer is a Sigmoid",
+        "can never be negative",
     ),
     Mistake(
         "ConvDecoder",
@@ -470,7 +470,113 @@ MISTAKES = [
         "samples not decoded from the prior",
         "x_recon = self.decoder(self.prior(n))",
         "x_recon = self.decoder(torch.zeros(n, self.n_latent))",
-        "different draws",
+        "are not draws of the standard normal",
+    ),
+    # found by review: half a reparameterisation, a detached KL, codes that are no prior draws, ...
+    Mistake(
+        "VAE2d",
+        "mu_z detached in z",
+        "z = mu_z + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "z = mu_z.detach() + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "no gradient to mu_z",
+    ),
+    Mistake(
+        "VAE2d",
+        "std detached in z",
+        "z = mu_z + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "z = mu_z + torch.exp(log_std_z).detach() * self.prior(x.shape[0])",
+        "no gradient to log_std_z",
+    ),
+    Mistake(
+        "VAE2d",
+        "KL detached",
+        "kl_loss = get_normal_KL(mu_z, log_std_z).sum(dim=1).mean()",
+        "kl_loss = get_normal_KL(mu_z.detach(), log_std_z.detach()).sum(dim=1).mean()",
+        "kl_loss sends no gradient to mu_z and log_std_z",
+    ),
+    Mistake(
+        "VAE2d",
+        "one noise for every dimension",
+        "z = mu_z + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "z = mu_z + torch.exp(log_std_z) * torch.randn(x.shape[0], 1)",
+        "the same in every dimension",
+    ),
+    Mistake(
+        "VAE2d",
+        "log_std_x detached",
+        "recon_loss = get_normal_nll(x, mu_x, log_std_x).sum(dim=1).mean()",
+        "recon_loss = get_normal_nll(x, mu_x, log_std_x.detach()).sum(dim=1).mean()",
+        "no gradient to log_std_x",
+    ),
+    Mistake(
+        "VAE2d",
+        "KL with log_std as a log-variance",
+        "kl_loss = get_normal_KL(mu_z, log_std_z).sum(dim=1).mean()",
+        "kl_loss = (-0.5 * (1 + log_std_z - mu_z**2 - torch.exp(log_std_z))).sum(dim=1).mean()",
+        "reads log_std_z as a log-variance",
+    ),
+    Mistake(
+        "VAE2d",
+        "hidden sizes swapped",
+        "self.encoder = FullyConnectedMLP(n_in, enc_hidden_sizes, 2 * n_latent)",
+        "self.encoder = FullyConnectedMLP(n_in, dec_hidden_sizes, 2 * n_latent)",
+        "has the dense layers",
+    ),
+    Mistake(
+        "VAE2d",
+        "sample decodes uniform codes",
+        "mu, log_std = self.decoder(self.prior(n)).chunk(2, dim=1)",
+        "mu, log_std = self.decoder(torch.rand(n, self.n_latent)).chunk(2, dim=1)",
+        "are not draws of the standard normal",
+    ),
+    Mistake(
+        "ConvDecoder",
+        "functional sigmoid at the end",
+        "out = self.convs(self.fc(z).reshape(-1, *self.base_size))",
+        "out = torch.sigmoid(self.convs(self.fc(z).reshape(-1, *self.base_size)))",
+        "can never be negative",
+    ),
+    Mistake(
+        "ConvEncoder",
+        "ReLU on the outputs",
+        "mu, log_std = self.fc(h).chunk(2, dim=1)",
+        "mu, log_std = torch.relu(self.fc(h)).chunk(2, dim=1)",
+        "can never be negative",
+    ),
+    Mistake(
+        "ConvEncoder",
+        "a list, not a tuple",
+        "        return mu, log_std",
+        "        return [mu, log_std]",
+        "should return a tuple (mu, log_std)",
+    ),
+    Mistake(
+        "ConvVAE",
+        "mean squared error averaged",
+        "recon_loss = get_normal_nll(x, x_recon, torch.zeros_like(x_recon)).sum(dim=(1, 2, 3)).mean()",
+        "recon_loss = ((x - x_recon) ** 2).mean()",
+        "the mean squared error",
+    ),
+    Mistake(
+        "ConvVAE",
+        "mu_z detached in z",
+        "z = mu_z + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "z = mu_z.detach() + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "no gradient to mu_z",
+    ),
+    Mistake(
+        "ConvVAE",
+        "KL detached",
+        "kl_loss = get_normal_KL(mu_z, log_std_z).sum(dim=1).mean()",
+        "kl_loss = get_normal_KL(mu_z.detach(), log_std_z.detach()).sum(dim=1).mean()",
+        "kl_loss sends no gradient",
+    ),
+    Mistake(
+        "ConvVAE",
+        "samples from a shifted prior",
+        "x_recon = self.decoder(self.prior(n))",
+        "x_recon = self.decoder(self.prior(n) + 1)",
+        "are not draws of the standard normal",
     ),
     # settings
     Mistake("settings_2d", "too many epochs", "EPOCHS = 2", "EPOCHS = 12", "outside the homework's limits"),
@@ -492,3 +598,114 @@ MISTAKES = [
     Mistake("settings_cifar10", "beta not set", "BETA = 1.0", "BETA = None", "BETA is not set"),
     Mistake("settings_cifar10", "epochs a float", "EPOCHS = 1", "EPOCHS = 1.0", "should be an integer"),
 ]
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A right solution of ``task`` written otherwise (``old`` replaced by ``new``): it must pass."""
+
+    task: str
+    what: str
+    old: str
+    new: str
+
+    @property
+    def source(self) -> str:
+        solution = SOLUTIONS[self.task]
+        assert solution.count(self.old) == 1, (self.task, self.what, self.old)
+        return solution.replace(self.old, self.new)
+
+
+_KL = "return log_std_2 - log_std_1 + (var_1 + (mean_1 - mean_2) ** 2) / (2 * var_2) - 0.5"
+_NLL = "return log_std + 0.5 * np.log(2 * np.pi) + (x - mean) ** 2 / (2 * torch.exp(2 * log_std))"
+_MLP_LOOP = """for i in range(len(sizes) - 1):
+            model.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i < len(sizes) - 2:
+                model.append(nn.ReLU())"""
+ALTERNATIVES = [
+    Alternative(
+        "get_normal_KL",
+        "torch.distributions",
+        _KL,
+        "p = torch.distributions.Normal(mean_1.float(), torch.exp(log_std_1.float()))\n"
+        "    q = torch.distributions.Normal(mean_2.float(), torch.exp(log_std_2.float()))\n"
+        "    return torch.distributions.kl_divergence(p, q)",
+    ),
+    Alternative(
+        "get_normal_KL",
+        "float casts and the log-variance",
+        _KL,
+        "m1, l1, m2, l2 = (t.float() for t in (mean_1, log_std_1, mean_2, log_std_2))\n"
+        "    log_var_1, log_var_2 = 2 * l1, 2 * l2\n"
+        "    return 0.5 * (log_var_2 - log_var_1 + (torch.exp(log_var_1) + (m1 "
+        "- m2) ** 2) / torch.exp(log_var_2)"
+        " - 1)",
+    ),
+    Alternative(
+        "get_normal_nll",
+        "torch.distributions",
+        _NLL,
+        "return -torch.distributions.Normal(mean.float(), torch.exp(log_std.float())).log_prob(x.float())",
+    ),
+    Alternative(
+        "FullyConnectedMLP",
+        "nested blocks",
+        _MLP_LOOP,
+        """for i in range(len(sizes) - 2):
+            model.append(nn.Sequential(nn.Linear(sizes[i], sizes[i + 1]), nn.ReLU()))
+        model.append(nn.Linear(sizes[-2], sizes[-1]))""",
+    ),
+    Alternative(
+        "VAE2d",
+        "randn_like and Sequential networks",
+        "z = mu_z + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "z = mu_z + torch.exp(log_std_z) * torch.randn_like(mu_z)",
+    ),
+    Alternative(
+        "VAE2d",
+        "rsample",
+        "z = mu_z + torch.exp(log_std_z) * self.prior(x.shape[0])",
+        "z = torch.distributions.Normal(mu_z, torch.exp(log_std_z)).rsample()",
+    ),
+    Alternative(
+        "ConvDecoder",
+        "tanh at the end",
+        "nn.ConvTranspose2d(32, output_shape[0], 3, padding=1),\n",
+        "nn.ConvTranspose2d(32, output_shape[0], 3, padding=1), nn.Tanh(),\n",
+    ),
+    Alternative(
+        "ConvDecoder",
+        "2 sigmoid - 1 at the end",
+        "out = self.convs(self.fc(z).reshape(-1, *self.base_size))",
+        "out = 2 * torch.sigmoid(self.convs(self.fc(z).reshape(-1, *self.base_size))) - 1",
+    ),
+    Alternative(
+        "ConvDecoder",
+        "batch norm",
+        "self.convs = nn.Sequential(\n            nn.ReLU(),",
+        "self.convs = nn.Sequential(\n            nn.BatchNorm2d(128), nn.ReLU(),",
+    ),
+    Alternative(
+        "ConvVAE",
+        "encoder and decoder called directly in the loss",
+        "mu_z, log_std_z, x_recon = self(x)",
+        "mu_z, log_std_z = self.encoder(x)\n"
+        "        x_recon = self.decoder(z=mu_z + torch.exp(log_std_z) * torch.randn_like(mu_z))",
+    ),
+]
+#: A ConvEncoder with an argument of its own, and a ConvVAE that uses it: the book's cannot be lent.
+WIDE_ENCODER = (
+    SOLUTIONS["ConvEncoder"]
+    .replace(
+        "def __init__(self, input_shape: tuple, n_latent: int) -> None:",
+        "def __init__(self, input_shape: tuple, n_latent: int, width: int = 32) -> None:",
+    )
+    .replace(
+        "nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(),\n            nn.Conv2d(32, 64,",
+        "nn.Conv2d(c, width, 3, padding=1), nn.ReLU(),\n            nn.Conv2d(width, 64,",
+    )
+)
+WIDE_VAE = SOLUTIONS["ConvVAE"].replace(
+    "self.encoder = ConvEncoder(input_shape, n_latent)",
+    "self.encoder = ConvEncoder(input_shape, n_latent, width=16)",
+)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from homework.catalogue import MISTAKES, NEEDS_SOURCE, SOLUTIONS
+import torch
+from homework.catalogue import ALTERNATIVES, MISTAKES, NEEDS_SOURCE, SOLUTIONS, WIDE_ENCODER, WIDE_VAE
 
 import dgm
 from dgm.homework import TASKS, carry_on, check, report
@@ -29,9 +30,19 @@ def chapter_sources(chapter: str, replace: dict[str, str] | None = None) -> list
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-def test_the_book_passes_every_check(name):
+def test_the_book_passes_every_check_but_is_no_answer(name):
     t = TASKS[name]
-    check(name, t.reference())
+    t.check(t.reference())  # the check itself: the book's code does what the homework asks
+    if t.kind == "code":  # but handed in, it is refused: it is not the student's
+        with pytest.raises(AssertionError, match=f"this is the book's {name}"):
+            check(name, t.reference())
+        ns = namespace(
+            f"import dgm\n\n\nclass {name}(dgm.{name}):\n    pass\n"
+            if isinstance(t.reference(), type)
+            else f"from dgm import {name}\n"
+        )
+        with pytest.raises(AssertionError, match=f"this is the book's {name}"):
+            check(name, ns[name])
 
 
 @pytest.mark.parametrize("name", list(TASKS))
@@ -112,3 +123,40 @@ def test_the_notebook_cells_report_and_carry_on(capsys):
     assert carry_on("settings_2d", settings) is None
     assert settings["EPOCHS"] == 9 and settings["ENC_HIDDEN_SIZES"] == [32, 32]
     assert "did not pass their check" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES, ids=[f"{a.task}: {a.what}" for a in ALTERNATIVES])
+def test_a_right_solution_written_otherwise_passes(alternative):
+    chapter = TASKS[alternative.task].chapter
+    ns = namespace(*chapter_sources(chapter, {alternative.task: alternative.source}))
+    for name, t in TASKS.items():
+        if t.chapter == chapter:
+            check(name, candidate(name, ns))
+
+
+def test_a_vae_built_on_its_own_networks_is_checked_with_them():
+    assert WIDE_ENCODER != SOLUTIONS["ConvEncoder"] and WIDE_VAE != SOLUTIONS["ConvVAE"]
+    ns = namespace(SOLUTIONS["ConvDecoder"], WIDE_ENCODER, WIDE_VAE)
+    check("ConvEncoder", ns["ConvEncoder"])
+    check("ConvVAE", ns["ConvVAE"])
+
+
+def test_a_check_leaves_the_student_s_random_state_alone():
+    ns = namespace(*chapter_sources("book/vae/vae_2d"))
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    for name in ("get_normal_KL", "VAE2d"):
+        check(name, ns[name])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_check_that_cannot_handle_the_code_says_so_and_report_never_raises(capsys):
+    ns = namespace(
+        SOLUTIONS["get_normal_KL"].replace("return log_std_2", "raise SystemError('x')\n    return log_std_2")
+    )
+    with pytest.raises(AssertionError, match="raised SystemError"):
+        check("get_normal_KL", ns["get_normal_KL"])
+    with pytest.raises(AssertionError, match="expected the settings as a mapping"):
+        check("settings_2d", 5)
+    report("settings_2d", 5)
+    assert "✗ settings_2d" in capsys.readouterr().err

@@ -93,24 +93,26 @@ def get_normal_KL(mean_1, log_std_1, mean_2=None, log_std_2=None):
 def test_a_hanging_submission_fails_the_task_it_hangs_in_and_is_killed(tmp_path, where):
     pids = tmp_path / "pids"
     hang = "import os\n" + HANG_IN_CELL.format(pids=str(pids)) if where == "cell" else HANG_IN_CHECK
-    path = notebook(
-        tmp_path / "hang.ipynb", [("get_normal_KL", hang), ("get_normal_nll", SOLUTIONS["get_normal_nll"])]
-    )
+    cells = [
+        ("get_normal_nll", SOLUTIONS["get_normal_nll"]),
+        ("get_normal_KL", hang),
+        ("FullyConnectedMLP", SOLUTIONS["FullyConnectedMLP"]),
+    ]
+    path = notebook(tmp_path / "hang.ipynb", cells)
     start = time.monotonic()
     results = grade(path, timeout=2)
     assert time.monotonic() - start < 30
-    kl = TaskResult("get_normal_KL", False, "did not finish within 2 s (an endless loop, or too slow)")
-    if where == "cell":  # the cells run before the checks: get_normal_nll's was not checked
-        assert results == [
-            TaskResult("get_normal_nll", False, "not run (the grader stopped at get_normal_KL)"),
-            kl,
-        ]
+    # each task is checked after its cells: the one before the hang keeps its verdict, the next is not run
+    assert results == [
+        TaskResult("get_normal_nll", True),
+        TaskResult("get_normal_KL", False, "did not finish within 2 s (an endless loop, or too slow)"),
+        TaskResult("FullyConnectedMLP", False, "not run (the grader stopped at get_normal_KL)"),
+    ]
+    if where == "cell":
         gone = time.monotonic() + 10  # the child and what it started; an orphan is reaped by init
         while any(alive(int(pid)) for pid in pids.read_text().split()) and time.monotonic() < gone:
             time.sleep(0.1)
         assert not any(alive(int(pid)) for pid in pids.read_text().split())
-    else:
-        assert results == [TaskResult("get_normal_nll", True), kl]
 
 
 CRASHES = {
@@ -131,13 +133,14 @@ CRASHES = {
 @pytest.mark.parametrize("case", list(CRASHES))
 def test_a_crashing_submission_fails_the_task_it_crashes_in(tmp_path, case):
     source, where, how = CRASHES[case]
-    cells = [("get_normal_KL", source), ("get_normal_nll", SOLUTIONS["get_normal_nll"])]
-    nll, kl = grade(notebook(tmp_path / "crash.ipynb", cells), timeout=60)
-    assert nll == (
-        TaskResult("get_normal_nll", True)
-        if where == "check"
-        else TaskResult("get_normal_nll", False, "not run (the grader stopped at get_normal_KL)")
-    )
+    cells = [
+        ("get_normal_nll", SOLUTIONS["get_normal_nll"]),
+        ("get_normal_KL", source),
+        ("FullyConnectedMLP", SOLUTIONS["FullyConnectedMLP"]),
+    ]
+    nll, kl, mlp = grade(notebook(tmp_path / "crash.ipynb", cells), timeout=60)
+    assert nll == TaskResult("get_normal_nll", True)  # checked before the crash (in the cell or its check)
+    assert mlp == TaskResult("FullyConnectedMLP", False, "not run (the grader stopped at get_normal_KL)")
     assert not kl.passed and kl.message.startswith(f"the submission crashed the Python process ({how}")
     if "SIGSEGV" in case:  # the end of its stderr shows where: the faulthandler's traceback
         assert (
@@ -219,3 +222,20 @@ def test_input_errors_are_grade_errors(tmp_path):
 def test_the_command_line_lists_grade():
     done = cli("--help")
     assert done.returncode == 0 and "grade" in done.stdout
+
+
+def test_the_book_s_code_handed_in_fails_and_a_cell_added_after_a_stub_counts(tmp_path):
+    cells = [
+        ("get_normal_nll", "from dgm import get_normal_nll"),
+        ("get_normal_KL", TASKS["get_normal_KL"].stub),
+    ]
+    path = notebook(tmp_path / "nb.ipynb", cells)
+    nb = nbformat.read(path, as_version=4)
+    stub = next(
+        i for i, c in enumerate(nb.cells) if c.metadata.get("homework", {}).get("task") == "get_normal_KL"
+    )
+    nb.cells.insert(stub + 1, nbformat.v4.new_code_cell(SOLUTIONS["get_normal_KL"]))  # written below the stub
+    nbformat.write(nb, path)
+    nll, kl = grade(path, timeout=60)
+    assert not nll.passed and nll.message.startswith("this is the book's get_normal_nll"), nll
+    assert kl == TaskResult("get_normal_KL", True)

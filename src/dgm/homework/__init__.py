@@ -13,19 +13,12 @@ students get them), the checks (:mod:`~dgm.homework.gaussians`, :mod:`~dgm.homew
 :mod:`~dgm.homework.models` on :mod:`~dgm.homework.probes`, :mod:`~dgm.homework.settings`, all on
 the helpers of :mod:`~dgm.homework.diagnose`),
 :mod:`~dgm.homework.notebook` (the check and carry-on cells) and :mod:`~dgm.homework.grade`
-(``python -m dgm.homework grade NOTEBOOK.ipynb``).
+(``python -m dgm.homework grade NOTEBOOK.ipynb``, its child process in :mod:`~dgm.homework.child`).
 """
 
 from __future__ import annotations
 
 from dgm.homework.notebook import carry_on, report
-from dgm.homework.tasks import PROBLEMS, TASKS, Problem, Task, task
-
-
-def check(name: str, candidate) -> None:
-    """``None`` if ``candidate`` does what the homework's ``name`` must, else ``AssertionError`` (a hint)."""
-    t = task(name)
-    t.check(candidate if t.kind == "code" else dict(candidate))
-
+from dgm.homework.tasks import PROBLEMS, TASKS, Problem, Task, check, task
 
 __all__ = ["PROBLEMS", "TASKS", "Problem", "Task", "carry_on", "check", "report", "task"]

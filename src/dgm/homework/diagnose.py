@@ -38,6 +38,14 @@ def call(name: str, what: str, fn: Callable, *args, **kwargs):
         fail(name, f"{what} raised {type(exc).__name__}: {exc}")
 
 
+def not_the_book(name: str, candidate, reference) -> None:
+    """Fail if ``candidate`` is the book's ``reference`` (imported from ``dgm``) or built on it."""
+    module = getattr(candidate, "__module__", "") or ""
+    derived = isinstance(candidate, type) and isinstance(reference, type) and issubclass(candidate, reference)
+    if candidate is reference or derived or module == "dgm" or module.startswith("dgm."):
+        fail(name, f"this is the book's {name} (from the package dgm), not yours: write {name} in its cell")
+
+
 def as_tensor(name: str, what: str, out) -> torch.Tensor:
     """``out`` if it is a tensor, else a failure that says what it is instead."""
     if out is None:
@@ -89,8 +97,8 @@ def compare(name: str, what: str, got, expected, variants: Variants = {}, inputs
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Run the block with torch's global generator seeded, and restore the student's state after."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the CPU generator only: CUDA's is not touched at all
+        torch.default_generator.manual_seed(seed)
         yield
 
 
@@ -103,15 +111,12 @@ def with_references(candidate: Any, references: Mapping[str, Any]) -> Iterator[N
     mistake is reported once, by its own check.
     """
     spaces: list[dict] = []
+    own = getattr(candidate, "__module__", None)  # the student's classes, not torch's or numpy's
+    classes = [c for c in getattr(candidate, "__mro__", ()) if c.__module__ == own]
     functions = (
         [candidate]
         if inspect.isfunction(candidate)
-        else [
-            v
-            for c in getattr(candidate, "__mro__", [candidate])
-            for v in vars(c).values()
-            if inspect.isfunction(v)
-        ]
+        else [v for c in classes for v in vars(c).values() if inspect.isfunction(v)]
     )
     for fn in functions:
         g = fn.__globals__

@@ -1,11 +1,13 @@
 """Grade a homework notebook: run its solution cells in a child process and check each task.
 
 ``python -m dgm.homework grade NOTEBOOK.ipynb [--timeout SECONDS]`` runs only the solution cells (code
-cells whose metadata has ``"homework": {"task": NAME, "role": "solution"}``), in order and in one
-namespace as a notebook does, then checks their tasks in the order of :data:`~dgm.homework.TASKS` with
-:func:`dgm.homework.check`; the book's cells and the check, carry-on and answer cells are not run. It
-prints ``PASS  name`` or ``FAIL  name: message`` for each task and ``total: K/N tasks passed``, and
-exits 0 when all passed, 1 when one failed, 2 when its input is no homework notebook (:class:`GradeError`).
+cells whose metadata has ``"homework": {"task": NAME, "role": "solution"}``, and code cells the student
+added right after one, before the next homework cell), in order and in one namespace as a notebook
+does, and checks each task with :func:`dgm.homework.check` right after its cells; the book's cells and
+the check, carry-on and answer cells are not run. The book's own code handed in is refused by the
+check. It prints ``PASS  name`` or ``FAIL  name: message`` for each task, in the order of
+:data:`~dgm.homework.TASKS`, and ``total: K/N tasks passed``, and exits 0 when all passed, 1 when one
+failed, 2 when its input is no homework notebook (:class:`GradeError`).
 
 The child is ``python -I`` (the working directory is not on ``sys.path``: a ``dgm.py`` or ``torch.py``
 the submission writes shadows nothing), runs in a fresh temporary directory, removed afterwards, that
@@ -34,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from dgm.homework.tasks import TASKS
 #: Seconds the child may take to start (import torch and the checks) before the grader gives up.
 START_TIMEOUT = 120.0
 #: The child: found where the parent's ``dgm`` is if ``python -I`` does not find it (a ``PYTHONPATH``).
-_BOOT = "import sys; sys.path.append({root!r}); from dgm.homework.grade import _child; _child()"
+_BOOT = "import sys; sys.path.append({root!r}); from dgm.homework.child import main; main()"
 
 
 class GradeError(Exception):
@@ -74,12 +75,20 @@ def solution_cells(path: str | os.PathLike) -> list[tuple[str, str | None]]:
     if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
         raise GradeError(f"{p}: not a notebook in nbformat 4 (a JSON object with 'nbformat': 4 and 'cells')")
     cells: list[tuple[str, str | None]] = []
+    open_task = None  # the task whose solution cell came last, until the next homework cell
     for i, cell in enumerate(nb["cells"], 1):
         meta = cell.get("metadata") if isinstance(cell, dict) else None
         mark = meta.get("homework") if isinstance(meta, dict) else None
-        if not isinstance(mark, dict) or mark.get("role") != "solution":
+        if not isinstance(mark, dict):  # a cell the student added after a stub belongs to its task
+            if open_task and isinstance(cell, dict) and cell.get("cell_type") == "code":
+                source = cell.get("source", "")
+                cells.append((open_task, "".join(source) if isinstance(source, list) else str(source)))
+            continue
+        if mark.get("role") != "solution":
+            open_task = None
             continue
         name = mark.get("task")
+        open_task = name
         if name not in TASKS:
             raise GradeError(
                 f"{p}: cell {i} is marked as the solution of {name!r}, which is no homework task"
@@ -213,78 +222,6 @@ def _last_lines(data: bytes, n: int = 12, width: int = 300) -> str:
     lines = data.decode("utf-8", errors="replace").rstrip().splitlines()
     lines = [line for line in lines if not line.startswith("Extension modules:")][-n:]  # the faulthandler's
     return "\n".join("      " + (line if len(line) <= width else line[:width] + " ...") for line in lines)
-
-
-def _python_source(source: str) -> str:
-    """``source``, with IPython's magics and shell lines (``%time``, ``!pip``) commented out if they keep it
-    from compiling."""
-    try:
-        compile(source, "<cell>", "exec")
-    except SyntaxError:
-        lines = source.splitlines()
-        magic = [line.lstrip().startswith(("%", "!")) for line in lines]
-        if any(magic):
-            return "\n".join("# " + line if m else line for line, m in zip(lines, magic))
-    return source
-
-
-def _describe(exc: BaseException, filename: str) -> str:
-    """``Type: message``, with the line of the cell it came from."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == filename]
-    line = lines[-1] if lines else None
-    return text if line is None or isinstance(exc, SyntaxError) else f"{text} (line {line} of the cell)"
-
-
-def _child() -> None:
-    """The child process: run the cells of ``argv[2]`` (a JSON file) and report on the pipe ``argv[1]``."""
-    import faulthandler
-    import resource
-
-    out = open(int(sys.argv[1]), "w", encoding="utf-8", buffering=1)
-    os.set_inheritable(out.fileno(), False)  # what the submission starts does not hold the pipe
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    faulthandler.enable()  # a crash shows where it happened, on stderr
-
-    def send(**event) -> None:
-        out.write(json.dumps(event) + "\n")
-        out.flush()
-
-    payload = Path(sys.argv[2])
-    cells = json.loads(payload.read_text(encoding="utf-8"))
-    payload.unlink()
-    del sys.argv[1:]
-    from dgm.homework import check
-
-    send(event="ready")
-    ns: dict = {"__name__": "__main__"}
-    errors: dict[str, str] = {}
-    for name, source in cells:
-        send(event="cell", task=name)
-        if source is None:
-            errors.setdefault(name, "the solution cell is not a code cell: make it a Code cell again")
-            continue
-        filename = f"<solution cell of {name}>"
-        try:
-            exec(compile(_python_source(source), filename, "exec"), ns)
-        except BaseException as exc:  # the student's code: whatever it raises is a finding
-            errors.setdefault(name, "your cell raised " + _describe(exc, filename))
-    for name in [n for n in TASKS if n in {task for task, _ in cells}]:  # in the order of TASKS
-        kind = TASKS[name].kind
-        send(event="check", task=name)
-        message = errors.get(name)
-        if message is None and kind == "code" and name not in ns:
-            message = f"the cell does not define {name}"
-        if message is None:
-            try:
-                check(name, ns[name] if kind == "code" else ns)
-            except AssertionError as exc:
-                message = str(exc).removeprefix(f"{name}: ") or "the check failed"
-            except BaseException as exc:  # the student's code, called by the check
-                message = f"the check raised {type(exc).__name__}: {exc}"
-        send(event="result", task=name, passed=message is None, message=message or "")
-    send(event="done")
-    os._exit(0)  # not the submission's atexit handlers or threads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

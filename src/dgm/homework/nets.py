@@ -14,16 +14,21 @@ import torch.nn as nn
 from dgm.homework.diagnose import as_tensor, call, expect_shape, fail, instantiate, linears, seeded
 
 
+def _parts(out) -> tuple:
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
 def _depends_on_input(name: str, what: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``net(x)``, checked to change when ``x`` changes and to send gradients to every parameter."""
+    """``net(x)``, checked to change with ``x`` and to send gradients to every parameter (``net`` in
+    eval mode, so that a batch norm treats a batch of one as any other)."""
     out = call(name, what, net, x)
-    first = out[0] if isinstance(out, tuple) else out
-    first = as_tensor(name, what, first)
-    other = call(name, what, net, x + 1.0)
-    other = other[0] if isinstance(other, tuple) else other
-    if torch.allclose(first, other):
+    first = as_tensor(name, what, _parts(out)[0])
+    other = torch.randn(x.shape, generator=torch.Generator().manual_seed(99), dtype=x.dtype)
+    if torch.allclose(first, as_tensor(name, what, _parts(call(name, what, net, other))[0])):
         fail(name, f"{what} does not depend on its input: is the input passed through the layers?")
-    total = sum(o.sum() for o in (out if isinstance(out, tuple) else (out,)))
+    total = sum(as_tensor(name, what, o).sum() for o in _parts(out))
+    if not total.requires_grad:
+        fail(name, f"{what} carries no gradient: no .detach() or torch.no_grad() in forward")
     params = [p for p in net.parameters() if p.requires_grad]
     grads = torch.autograd.grad(total, params, allow_unused=True)
     unused = [n for (n, p), g in zip(net.named_parameters(), grads) if p.requires_grad and g is None]
@@ -34,6 +39,37 @@ def _depends_on_input(name: str, what: str, net: nn.Module, x: torch.Tensor) -> 
             "is not used in forward",
         )
     return out
+
+
+def _can_be_negative(name: str, what: str, net: nn.Module, x: torch.Tensor) -> None:
+    """Fail if no output of ``net`` can be negative: its last layer's bias lowered by 10 must show it.
+
+    A ReLU, sigmoid or softplus after the last layer (a module or a function) keeps every output at or
+    above zero however the layer's bias is set; tanh and ``2 * sigmoid - 1`` do not.
+    """
+    calls: list[nn.Module] = []
+    leaves = [m for m in net.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(lambda m, a, o: calls.append(m)) for m in leaves]
+    try:
+        call(name, what, net, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    last = next((m for m in reversed(calls) if isinstance(getattr(m, "bias", None), torch.Tensor)), None)
+    if last is None:
+        return  # no biased layer to move: nothing to learn from this probe
+    with torch.no_grad():
+        last.bias -= 10.0
+        try:
+            low = max(float(o.min()) for o in _parts(call(name, what, net, x)))  # each output's lowest
+        finally:
+            last.bias += 10.0
+    if low >= 0:
+        fail(
+            name,
+            f"{what} can never be negative (a ReLU, sigmoid or softplus after the last layer?), but "
+            "means, log-stds and images scaled to [-1, 1] must be able to be: no such activation at the end",
+        )
 
 
 def check_FullyConnectedMLP(cls) -> None:
@@ -57,14 +93,15 @@ def check_FullyConnectedMLP(cls) -> None:
                 name,
                 "self.net is not the nn.Sequential of the layers (keep the homework's last line of __init__)",
             )
-        kinds = [type(m).__name__ for m in net.net]
+        net.eval()
+        kinds = [type(m).__name__ for m in net.net.modules() if not list(m.children())]  # nested too
         if kinds and kinds[-1] != "Linear":
             fail(
                 name,
                 f"the last layer is a {kinds[-1]}: no activation after the last dense layer, so that the "
                 "outputs (means, log-std) can be negative",
             )
-        relus = sum(isinstance(m, nn.ReLU) for m in net.net)
+        relus = kinds.count("ReLU")
         if relus != len(hiddens):
             fail(
                 name,
@@ -85,17 +122,14 @@ def check_ConvEncoder(cls) -> None:
     name = "ConvEncoder"
     shape, n_latent = (3, 32, 32), 16
     with seeded(0):
-        net = instantiate(name, cls, shape, n_latent)
+        net = instantiate(name, cls, shape, n_latent).eval()
     for batch in (5, 1):
         x = torch.rand(batch, *shape, generator=torch.Generator().manual_seed(batch)) * 2 - 1
         what = f"forward on images of shape ({batch}, 3, 32, 32)"
         out = _depends_on_input(name, what, net, x)
         if not isinstance(out, tuple) or len(out) != 2:
-            fail(
-                name,
-                f"{what} should return (mu, log_std), got {type(out).__name__}"
-                + (f" of length {len(out)}" if isinstance(out, tuple) else ""),
-            )
+            got = type(out).__name__ + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+            fail(name, f"{what} should return a tuple (mu, log_std), got a {got}")
         for part, t in zip(("mu", "log_std"), out):
             expect_shape(name, f"{what}: {part}", as_tensor(name, part, t), (batch, n_latent))
         if torch.allclose(out[0], out[1]):
@@ -104,6 +138,7 @@ def check_ConvEncoder(cls) -> None:
                 "mu and log_std are the same numbers: split the 2 * n_latent outputs of the last layer "
                 "with .chunk(2, dim=1)",
             )
+    _can_be_negative(name, "forward: mu or log_std", net, x)
 
 
 def check_ConvDecoder(cls) -> None:
@@ -111,26 +146,10 @@ def check_ConvDecoder(cls) -> None:
     name = "ConvDecoder"
     shape, n_latent = (3, 32, 32), 16
     with seeded(0):
-        net = instantiate(name, cls, n_latent, shape)
+        net = instantiate(name, cls, n_latent, shape).eval()
     for batch in (64, 1):
         z = torch.randn(batch, n_latent, generator=torch.Generator().manual_seed(batch))
         what = f"forward on codes of shape ({batch}, {n_latent})"
         out = as_tensor(name, what, _depends_on_input(name, what, net, z))
         expect_shape(name, what, out, (batch, *shape))
-    calls: list[nn.Module] = []
-    hooks = [
-        m.register_forward_hook(lambda m, a, o: calls.append(m))
-        for m in net.modules()
-        if not list(m.children())
-    ]
-    try:
-        net(z)
-    finally:
-        for h in hooks:
-            h.remove()
-    if calls and isinstance(calls[-1], (nn.ReLU, nn.Sigmoid, nn.Softplus)):
-        fail(
-            name,
-            f"the last layer is a {type(calls[-1]).__name__}, but the images are scaled to [-1, 1]: no "
-            "ReLU or sigmoid after the last layer (the decoder outputs the means mu_x)",
-        )
+    _can_be_negative(name, "the decoded image", net, z)

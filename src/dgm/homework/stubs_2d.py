@@ -1,11 +1,14 @@
 """The homework's Task 2 (a VAE on 2d data) as students receive it: its cells, signatures and comments.
 
-Each stub is the homework's own cell (seed ``000``), with three changes that let it run anywhere:
-the imports it needs are at its top (so that a notebook cell, or the grader, can run it alone);
-an empty body holds ``raise NotImplementedError`` (so that the cell runs before it is filled, and a
-check says what is missing); and the homework's ``use_cuda`` flags give way to the model's device
-(the book's code is device-agnostic). The ``# ====`` markers enclose what the student writes.
-Task 3's cells are in :mod:`dgm.homework.stubs_cifar10`, with the same changes.
+Each stub is the homework's own cell (seed ``000``), changed only so that it runs anywhere: the
+imports it needs are at its top (so that a notebook cell, or the grader, can run it alone); an
+empty body holds ``raise NotImplementedError`` (so that the cell runs before it is filled, and a
+check says what is missing); the homework's ``use_cuda`` flags give way to the model's device (the
+book's code is device-agnostic), with a comment that says so; the homework's typos that do not
+parse (``) - > None``, ``-> : torch.Tensor``) and its KL docstring's ``exp(log_std_1)`` (for the
+variance ``exp(log_std_1) ** 2``) are corrected; the settings are ``None`` until chosen. The
+``# ====`` markers enclose what the student writes. Task 3's cells are in
+:mod:`dgm.homework.stubs_cifar10`, with the same changes.
 """
 
 from __future__ import annotations

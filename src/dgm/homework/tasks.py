@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dgm
 from dgm.homework import gaussians, models, nets, settings, stubs_2d, stubs_cifar10
+from dgm.homework.diagnose import not_the_book
 from dgm.tables import Table
 
 
@@ -41,12 +42,15 @@ class Task:
 
 @dataclass(frozen=True)
 class Problem:
-    """A theory problem of the homework: the statement it proves, and the homework's hints."""
+    """A theory problem of the homework: the statement it proves (by its label), what the homework asks,
+    the homework's own hints (empty if it gives none) and, marked as such, one of the book's."""
 
     label: str
     chapter: str
     title: str
-    hints: str
+    ask: str
+    hints: str = ""
+    book_hint: str = ""
 
 
 SETTINGS_REFERENCE = {"settings_2d": settings.REFERENCE_2D, "settings_cifar10": settings.REFERENCE_CIFAR10}
@@ -103,52 +107,90 @@ PROBLEMS: dict[str, Problem] = {
             "thm-score-function",
             LOG_DERIVATIVE,
             "Problem 1.1",
-            "Get the Monte Carlo estimate of the gradient using the formula for the derivative of the "
-            "logarithm, $\\nabla_\\xi \\log q(\\eta \\mid \\xi) = \\nabla_\\xi q(\\eta \\mid \\xi) / "
+            "Get the Monte Carlo estimate of the gradient using the formula for "
+            "the derivative of the logarithm: "
+            "prove the statement above",
+            "the log-derivative trick, $\\nabla_\\xi \\log q(\\eta \\mid \\xi) = "
+            "\\nabla_\\xi q(\\eta \\mid \\xi) / "
             "q(\\eta \\mid \\xi)$.",
         ),
         Problem(
             "prop-offset-variance",
             LOG_DERIVATIVE,
             "Problem 1.2",
-            "Describe the intuition why the estimate has a huge variance: think about what order and sign "
-            "the terms in the expression will have.",
+            "Describe the intuition why the estimate has a huge variance (the "
+            "book's explanation is left out of "
+            "this edition), then prove the statement above",
+            "think about what order and sign the terms in the expression will have.",
         ),
         Problem(
             "thm-iwae-monotone",
             IWAE,
             "Problem 2, part 1",
+            "Prove the statement above",
             "(a) Use the following equation inside the logarithm of $\\mathcal{L}_K$: "
             "$\\frac{a_1 + \\dots + a_K}{K} = \\mathbb{E}_{k_1, \\dots, k_M} \\frac{a_{k_1} + \\dots + "
-            "a_{k_M}}{M}$, with $k_1, \\dots, k_M$ drawn from $U[1, K]$ (without replacement). "
-            "(b) Apply Jensen's inequality.",
+            "a_{k_M}}{M}$, $k_1, \\dots, k_M \\sim U[1, K]$. (b) Apply Jensen's inequality.",
+            "take $k_1, \\dots, k_M$ to be $M$ distinct indices (drawn without replacement), so that the "
+            "weights they pick are $M$ independent draws, as in $\\mathcal{L}_M$.",
         ),
-        Problem("thm-iwae-limit", IWAE, "Problem 2, part 2", "Use the law of large numbers."),
+        Problem(
+            "thm-iwae-limit",
+            IWAE,
+            "Problem 2, part 2",
+            "Prove the statement above",
+            "use the Law of large numbers.",
+        ),
         Problem(
             "thm-weights",
             EM,
             "Subproblem 3.1",
-            "Maximise $\\sum_k \\log(\\pi_k) \\sum_i \\xi_k^i$ subject to $\\sum_k \\pi_k = 1$: "
-            "a Lagrange multiplier for the constraint.",
+            "Prove the statement above",
+            "",
+            "a Lagrange multiplier for the constraint $\\sum_k \\pi_k = 1$.",
         ),
         Problem(
             "thm-covariance",
             EM,
             "Subproblem 3.2",
+            "Prove the statement above",
             "Hint 1: $\\frac{\\partial}{\\partial \\mathbf{A}} \\det \\mathbf{A} = (\\det \\mathbf{A}) "
             "(\\mathbf{A}^{-1})^T$. Hint 2: $\\frac{\\partial}{\\partial \\mathbf{A}} \\mathbf{x}^T "
             "\\mathbf{A}^{-1} \\mathbf{y} = -(\\mathbf{A}^{-1})^T \\mathbf{x} \\mathbf{y}^T "
-            "(\\mathbf{A}^{-1})^T$. The Matrix Cookbook helps with matrix derivatives.",
+            "(\\mathbf{A}^{-1})^T$. General hint: the Matrix Cookbook helps in working with matrices.",
         ),
         Problem(
             "lem-det-derivative",
             EM,
             "Subproblem 3.3*",
-            "Recall the notion of a cofactor (the signed minor) from linear algebra: expand $\\det "
-            "\\mathbf{A}$ along a row.",
+            "Prove the statement above",
+            "recall the notion of a cofactor (adjunct) from linear algebra courses.",
+            "expand $\\det \\mathbf{A}$ along a row.",
         ),
     ]
 }
+
+
+def check(name: str, candidate) -> None:
+    """``None`` if ``candidate`` does what the homework's ``name`` must, else ``AssertionError`` (a hint).
+
+    The book's own code (imported from ``dgm``, or a subclass of it) is refused: it is no answer. An
+    error of the check itself (not an ``AssertionError``) comes back as an ``AssertionError`` that
+    names it, so that a notebook's check cell never stops with a raw traceback.
+    """
+    t = task(name)
+    if t.kind == "code":
+        not_the_book(name, candidate, t.reference())
+    try:
+        t.check(candidate)
+    except AssertionError:
+        raise
+    except Exception as exc:  # a check that could not handle the student's code: say so, do not crash
+        raise AssertionError(
+            f"{name}: the check could not run your code ({type(exc).__name__}: "
+            f"{exc}); if your code looks right, "
+            "tell your instructor"
+        ) from exc
 
 
 def task(name: str) -> Task:
@@ -167,9 +209,16 @@ def tasks_table() -> Table:
     return Table(("chapter", "the student writes", "what the check asks"), rows)
 
 
+def _sentence(text: str) -> str | None:
+    return text[:1].upper() + text[1:] if text else None
+
+
 def problems_table() -> Table:
     """The homework's theory problems: their chapter, the statement they prove, and the homework's hints."""
     return Table(
-        ("chapter", "the statement (its label)", "the homework's hints"),
-        {p.title: (Path(p.chapter).name, f"`{p.label}`", p.hints) for p in PROBLEMS.values()},
+        ("chapter", "the statement (its label)", "the homework's hints", "a hint of the book's"),
+        {
+            p.title: (Path(p.chapter).name, f"`{p.label}`", _sentence(p.hints), _sentence(p.book_hint))
+            for p in PROBLEMS.values()
+        },
     )

@@ -10,8 +10,9 @@ Made by the same export as the notebook edition (:func:`dgm.book.edition.edition
   book's); elsewhere, and for one method of it (``VAE2d.sample``), a line that says where it is written;
 - the comment ``% homework: NAME`` places a settings task: its stub, check, carry-on, and the
   homework's training cells, which use the student's classes;
-- the proof of a statement whose label is a homework problem gives way to the homework's hints
-  and a Markdown cell for the student's proof.
+- the proof of a statement whose label is a homework problem gives way to what the homework asks,
+  its hints and a Markdown cell for the student's answer; prose that answers a problem sits between
+  the comments ``% homework: hide`` and ``% homework: end`` and is left out.
 
 The cells are returned to the notebook builder through markers in the converted Markdown
 (:data:`MARK`), where it splits the cell. Each cell the edition adds carries
@@ -31,8 +32,10 @@ from dgm.homework.tasks import PROBLEMS, TASKS, Task
 
 #: Around the number of a cell list in converted Markdown: where the notebook builder splits the cell.
 MARK = "\ue000"
+#: ``% homework: hide`` ... ``% homework: end`` around prose that answers a problem: left out of the edition.
+HIDE, END = "% homework: hide", "% homework: end"
 MARKED = re.compile(f"{MARK}(\\d+){MARK}")
-ANCHOR = re.compile(r"^%\s*homework:\s*(\w+)\b")
+ANCHOR = re.compile(r"^%\s*homework:\s*(?!hide\b|end\b)(\w+)\b")
 
 
 def homework_chapters(toc: list[str]) -> list[str]:
@@ -135,11 +138,13 @@ class HomeworkCells:
         if p is None or p.chapter != self.docname:
             return None
         self.placed.add(p.label)
-        answer = _cell("markdown", f"*Your proof ({p.title} of the homework):*\n\n", p.label, "answer")
-        return (
-            f"**Homework ({p.title}).** Prove the statement above; the book's proof is left out of this "
-            f"edition. *Hints:* {p.hints}" + self._mark([answer])
-        )
+        answer = _cell("markdown", f"*Your answer to {p.title} of the homework:*\n\n", p.label, "answer")
+        text = f"**Homework ({p.title}).** {p.ask}; the book's proof is left out of this edition."
+        if p.hints:
+            text += f" *The homework's hint:* {p.hints}"
+        if p.book_hint:
+            text += f" *A hint of the book's:* {p.book_hint}"
+        return text + self._mark([answer])
 
     def check_complete(self) -> None:
         """Every task and problem of this chapter was placed."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from dgm.book.edition.blocks import literal_include, quote
 from dgm.book.edition.context import Context
 from dgm.book.edition.errors import EditionError
-from dgm.book.edition.homework import ANCHOR
+from dgm.book.edition.homework import ANCHOR, END, HIDE
 from dgm.book.edition.site import format_glued
 
 #: sphinx-proof's directives that are statements (a titled, numbered block quote).
@@ -165,6 +165,12 @@ def convert_markdown(text: str, ctx: Context) -> str:
             continue
         if TARGET.match(line):
             i += 1
+            continue
+        if ctx.homework is not None and line.strip().startswith(HIDE):  # prose that answers a problem
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(END)), None)
+            if end is None:
+                raise EditionError(f"{ctx.where()}: '{HIDE}' without '{END}' in the same Markdown cell")
+            i = end + 1
             continue
         if line.lstrip().startswith("%"):  # a MyST comment; the homework edition's anchors are comments
             anchor = ANCHOR.match(line.strip())
