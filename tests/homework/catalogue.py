@@ -363,7 +363,7 @@ MISTAKES = [
         "outputs in the wrong order",
         "mu_z, log_std_z = self.encoder(x).chunk(2, dim=1)",
         "log_std_z, mu_z = self.encoder(x).chunk(2, dim=1)",
-        "another output where mu_z belongs",
+        "holds what belongs in another output",
     ),
     Mistake(
         "VAE2d",

@@ -212,7 +212,7 @@ def test_input_errors_are_grade_errors(tmp_path):
         (tmp_path / "missing.ipynb", "no such file"),
         (tmp_path / "text.ipynb", "not a notebook"),
         (tmp_path / "list.ipynb", "not a notebook in nbformat 4"),
-        (tmp_path / "plain.ipynb", "no homework solution cells"),
+        (tmp_path / "plain.ipynb", "no homework cells"),
         (unknown, "'VAE', which is no homework task"),
     ]:
         with pytest.raises(GradeError, match=match):
@@ -239,3 +239,23 @@ def test_the_book_s_code_handed_in_fails_and_a_cell_added_after_a_stub_counts(tm
     nll, kl = grade(path, timeout=60)
     assert not nll.passed and nll.message.startswith("this is the book's get_normal_nll"), nll
     assert kl == TaskResult("get_normal_KL", True)
+
+
+def test_a_theory_notebook_lists_its_answers_for_grading_by_hand(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    for label, text in [
+        ("thm-iwae-monotone", "By Jensen's inequality applied to the subset average, ..."),
+        ("thm-iwae-limit", ""),
+    ]:
+        mark = {"homework": {"task": label, "role": "answer"}}
+        nb.cells.append(
+            nbformat.v4.new_markdown_cell(f"*Your answer to X of the homework:*\n\n{text}", metadata=mark)
+        )
+    nbformat.write(nb, tmp_path / "theory.ipynb")
+    proc = cli("grade", str(tmp_path / "theory.ipynb"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "ANSWER  Problem 2, part 1 (thm-iwae-monotone): written, 9 words: graded by hand",
+        "FAIL  Problem 2, part 2 (thm-iwae-limit): no answer written",
+        "answers: 1/2 written (graded by hand)",
+    ]

@@ -17,6 +17,11 @@ from pathlib import Path
 
 from dgm.homework.tasks import TASKS
 
+#: Added to a NameError: the names a cell uses must come from the cells the grader runs.
+NAME_HINT = (
+    " (the grader runs only the homework's cells and code cells added right after one: define it there)"
+)
+
 
 def _python_source(source: str) -> str:
     """``source``, with IPython's magics and shell lines (``%time``, ``!pip``) commented out if they keep it
@@ -81,7 +86,8 @@ def main() -> None:
             try:
                 exec(compile(_python_source(source), filename, "exec"), ns)
             except BaseException as exc:  # the student's code: whatever it raises is a finding
-                errors.setdefault(name, "your cell raised " + _describe(exc, filename))
+                hint = NAME_HINT if isinstance(exc, NameError) else ""
+                errors.setdefault(name, "your cell raised " + _describe(exc, filename) + hint)
         kind = TASKS[name].kind
         send(event="check", task=name)
         message = errors.get(name)

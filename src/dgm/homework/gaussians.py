@@ -54,6 +54,13 @@ def kl_variants(m1, l1, m2, l2) -> dict[str, torch.Tensor]:
             m1, l1, m2, l2, half=1.0
         ),
         "the constant -1/2 is missing": ref(m1, l1, m2, l2) + 0.5,
+        "(mu_1 - mu_2)^2 is divided by 2 sigma_2, the standard deviation; it is divided by 2 sigma_2^2 = "
+        "2 exp(2 * log_std_2)": (
+            l2 - l1 + 0.5 * torch.exp(2 * (l1 - l2)) + (m1 - m2) ** 2 / (2 * torch.exp(l2)) - 0.5
+        ),
+        "sigma_1^2 / sigma_2^2 is written as sigma_1 / sigma_2; the variances are exp(2 * log_std)": (
+            l2 - l1 + 0.5 * torch.exp(l1 - l2) + (m1 - m2) ** 2 / (2 * torch.exp(2 * l2)) - 0.5
+        ),
         "log(sigma_2 / sigma_1) has the wrong sign: it is log_std_2 - log_std_1": _kl(
             m1, l1, m2, l2, log_term=l1 - l2
         ),

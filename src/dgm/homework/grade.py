@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dgm
-from dgm.homework.tasks import TASKS
+from dgm.homework.tasks import PROBLEMS, TASKS
 
 #: Seconds the child may take to start (import torch and the checks) before the grader gives up.
 START_TIMEOUT = 120.0
@@ -54,17 +54,51 @@ class GradeError(Exception):
 
 @dataclass(frozen=True)
 class TaskResult:
-    """The verdict on one task: ``message`` says what is wrong (empty when it passed)."""
+    """The verdict on one task: ``message`` says what is wrong (empty when it passed). For a theory
+    problem (``kind`` ``"answer"``, graded by hand) ``passed`` says that an answer is written."""
 
     name: str
     passed: bool
     message: str = ""
+    kind: str = "code"
 
 
 def solution_cells(path: str | os.PathLike) -> list[tuple[str, str | None]]:
     """The notebook's solution cells in order, as (task, source); the source is ``None`` for a solution
     cell that is no longer a code cell. Raises :class:`GradeError` if ``path`` is not a notebook with
     homework solution cells, or names a task that does not exist."""
+    cells, _ = _homework_cells(path)
+    if not cells:
+        raise GradeError(f"{path}: no homework solution cells; grade a notebook of the homework edition")
+    return cells
+
+
+def _answers(nb: dict) -> list[TaskResult]:
+    """The theory problems' answer cells: written or not (graded by hand)."""
+    out = []
+    for cell in nb["cells"]:
+        mark = (cell.get("metadata") or {}).get("homework") if isinstance(cell, dict) else None
+        if not isinstance(mark, dict) or mark.get("role") != "answer" or mark.get("task") not in PROBLEMS:
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        lines = text.strip().split("\n")
+        words = len(" ".join(lines[1:] if lines[0].startswith("*Your answer") else lines).split())
+        problem = PROBLEMS[mark["task"]]
+        name = f"{problem.title} ({problem.label})"
+        out.append(
+            TaskResult(
+                name,
+                words > 0,
+                f"written, {words} words: graded by hand" if words else "no answer written",
+                kind="answer",
+            )
+        )
+    return out
+
+
+def _homework_cells(path: str | os.PathLike) -> tuple[list[tuple[str, str | None]], list[TaskResult]]:
+    """The solution cells (task, source) and the answers of the notebook at ``path``."""
     p = Path(path)
     if not p.is_file():
         raise GradeError(f"{p}: no such file")
@@ -96,9 +130,7 @@ def solution_cells(path: str | os.PathLike) -> list[tuple[str, str | None]]:
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         cells.append((name, source if cell.get("cell_type") == "code" else None))
-    if not cells:
-        raise GradeError(f"{p}: no homework solution cells; grade a notebook of the homework edition")
-    return cells
+    return cells, _answers(nb)
 
 
 def grade(path: str | os.PathLike, timeout: float = 300) -> list[TaskResult]:
@@ -107,25 +139,40 @@ def grade(path: str | os.PathLike, timeout: float = 300) -> list[TaskResult]:
     Runs the solution cells and the checks in a child process (see the module's docstring), for at most
     ``timeout`` seconds once it started. Raises :class:`GradeError` for an input that is no homework
     notebook."""
-    cells = solution_cells(path)
+    cells, answers = _homework_cells(path)
+    if not cells and not answers:
+        raise GradeError(
+            f"{path}: no homework cells (code or answers); grade a notebook of the homework edition"
+        )
+    if not cells:
+        return answers
     names = [n for n in TASKS if n in {task for task, _ in cells}]
     with tempfile.TemporaryDirectory(prefix="dgm-grade-", ignore_cleanup_errors=True) as tmp:
         results, current, ending = _run(cells, Path(tmp), timeout)
     if ending is None or all(n in results for n in names):  # (a crash after the last result changes none)
-        return [results[n] for n in names]
+        return [results[n] for n in names] + answers
     culprit = current if current in names and current not in results else None
     culprit = culprit or next(n for n in names if n not in results)
     return [
         results.get(n)
         or TaskResult(n, False, ending if n == culprit else f"not run (the grader stopped at {culprit})")
         for n in names
-    ]
+    ] + answers
 
 
 def format_results(results: list[TaskResult]) -> str:
-    """The report: a line for each task, then ``total: K/N tasks passed``."""
-    lines = [f"PASS  {r.name}" if r.passed else f"FAIL  {r.name}: {r.message}" for r in results]
-    return "\n".join(lines + [f"total: {sum(r.passed for r in results)}/{len(results)} tasks passed"])
+    """The report: a line for each task, ``total: K/N tasks passed``, and the theory answers written."""
+    code = [r for r in results if r.kind == "code"]
+    answers = [r for r in results if r.kind == "answer"]
+    lines = [f"PASS  {r.name}" if r.passed else f"FAIL  {r.name}: {r.message}" for r in code]
+    lines += [
+        f"ANSWER  {r.name}: {r.message}" if r.passed else f"FAIL  {r.name}: {r.message}" for r in answers
+    ]
+    if code:
+        lines.append(f"total: {sum(r.passed for r in code)}/{len(code)} tasks passed")
+    if answers:
+        lines.append(f"answers: {sum(r.passed for r in answers)}/{len(answers)} written (graded by hand)")
+    return "\n".join(lines)
 
 
 def _run(cells, tmp: Path, timeout: float) -> tuple[dict[str, TaskResult], str | None, str | None]:

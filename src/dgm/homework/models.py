@@ -97,10 +97,9 @@ def _expect_outputs(name: str, out: tuple, values: tuple, parts: tuple, b: int) 
             t,
             torch.tensor(want).expand(b, len(want)),
             {
-                f"forward returns the values of another output where {part} belongs: "
-                "mu_z, log_std_z, mu_x, log_std_x, "
-                "in this order, each network's output split with .chunk(2, dim=1) "
-                "(means first)": torch.tensor(other).expand(b, len(want))
+                f"forward's {part} holds what belongs in another output: return mu_z, log_std_z, "
+                "mu_x, log_std_x in this order, each network's output split with .chunk(2, dim=1), "
+                "means first": torch.tensor(other).expand(b, len(want))
             },
         )
 

@@ -5,8 +5,10 @@ imports it needs are at its top (so that a notebook cell, or the grader, can run
 empty body holds ``raise NotImplementedError`` (so that the cell runs before it is filled, and a
 check says what is missing); the homework's ``use_cuda`` flags give way to the model's device (the
 book's code is device-agnostic), with a comment that says so; the homework's typos that do not
-parse (``) - > None``, ``-> : torch.Tensor``) and its KL docstring's ``exp(log_std_1)`` (for the
-variance ``exp(log_std_1) ** 2``) are corrected; the settings are ``None`` until chosen. The
+parse (``) - > None``, ``-> : torch.Tensor``), its KL docstring's ``exp(log_std_1)`` (for the
+variance ``exp(log_std_1) ** 2``) and comments that contradict the code (the order of ``forward``'s
+outputs, "std" for log-std, a "parameter noise" for ``sample_from_decoder``) are corrected, and the
+docstrings say that the Gaussian functions are elementwise; the settings are ``None`` until chosen. The
 ``# ====`` markers enclose what the student writes. Task 3's cells are in
 :mod:`dgm.homework.stubs_cifar10`, with the same changes.
 """
@@ -28,7 +30,8 @@ def get_normal_KL(
     This function should return the value of KL(p1 || p2),
     where p1 = Normal(mean_1, exp(log_std_1) ** 2), p2 = Normal(mean_2, exp(log_std_2) ** 2).
     If mean_2 and log_std_2 are None values, we will use standard normal distribution.
-    Note that we consider the case of diagonal covariance matrix.
+    Note that we consider the case of diagonal covariance matrix: the result is elementwise,
+    one value per coordinate, of the shape of the inputs (the loss sums over dimensions).
     """
     if mean_2 is None:
         mean_2 = torch.zeros_like(mean_1)
@@ -46,9 +49,10 @@ import torch
 
 def get_normal_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """
-    This function should return the negative log likelihood log p(x),
+    This function should return the negative log likelihood -log p(x),
     where p(x) = Normal(x | mean, exp(log_std) ** 2).
-    Note that we consider the case of diagonal covariance matrix.
+    Note that we consider the case of diagonal covariance matrix: the result is elementwise,
+    one value per coordinate, of the shape of x (the loss sums over dimensions).
     """
     # ====
     # your code
@@ -74,7 +78,7 @@ class FullyConnectedMLP(nn.Module):
         # ====
         # your code
         # stack Dense layers with ReLU activation
-        # note: you do not have to add relu after the last dense layer
+        # note: do not add relu after the last dense layer (its outputs are means and log-stds)
         raise NotImplementedError("FullyConnectedMLP.__init__: your code")
         # ====
         self.net = nn.Sequential(*model)
@@ -104,9 +108,9 @@ class VAE2d(nn.Module):
         # your code
         # define encoder and decoder networks
         # the encoder takes n_in elements, has enc_hidden_sizes neurons in hidden layers
-        # and outputs 2 * n_latent (n_latent for means, and n_latent for std)
+        # and outputs 2 * n_latent (n_latent for means, and n_latent for log std)
         # the decoder takes n_latent elements, has dec_hidden_sizes neurons in hidden layers
-        # and outputs 2 * n_in (n_in for means, and n_in for std)
+        # and outputs 2 * n_in (n_in for means, and n_in for log std)
         raise NotImplementedError("VAE2d.__init__: your code")
         # ====
 
@@ -123,8 +127,8 @@ class VAE2d(nn.Module):
         # your code
         # now you have to return from the model
         # - mu_z - means for variational distribution
-        # - mu_x - means for generative distribution
         # - log_std_z - logarithm of std for variational distribution
+        # - mu_x - means for generative distribution
         # - log_std_x - logarithm of std for generative distribution
         # we use logarithm, since the std is always positive
         # to get std we will exponentiate it to get rid of this constraint
@@ -142,7 +146,7 @@ class VAE2d(nn.Module):
         mu_z, log_std_z, mu_x, log_std_x = self(x)
         # ====
         # your code
-        # 1) apply model to get mu_z, log_std_z, mu_x, log_std_x
+        # 1) the line above applied the model to get mu_z, log_std_z, mu_x, log_std_x
         # 2) compute reconstruction loss using get_normal_nll (it is the first term in ELBO)
         # 3) compute KL loss using get_normal_KL (it is the second term in ELBO)
         raise NotImplementedError("VAE2d.loss: your code")
@@ -160,11 +164,12 @@ class VAE2d(nn.Module):
             # your code
             # to sample from VAE model you have to sample from prior
             # and then apply decoder to prior samples.
-            # parameter noise indicates whether to sample from decoder
+            # parameter sample_from_decoder indicates whether to sample from decoder
             # or just use means of generative distribution as samples
             # 1) generate prior samples
             # 2) apply decoder
             # 3) sample from the decoder distribution if sample_from_decoder=True
+            # (the samples, x, are returned in the variable z)
             raise NotImplementedError("VAE2d.sample: your code")
             # ====
         return z.cpu().numpy()

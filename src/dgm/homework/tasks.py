@@ -131,8 +131,9 @@ PROBLEMS: dict[str, Problem] = {
             "(a) Use the following equation inside the logarithm of $\\mathcal{L}_K$: "
             "$\\frac{a_1 + \\dots + a_K}{K} = \\mathbb{E}_{k_1, \\dots, k_M} \\frac{a_{k_1} + \\dots + "
             "a_{k_M}}{M}$, $k_1, \\dots, k_M \\sim U[1, K]$. (b) Apply Jensen's inequality.",
-            "take $k_1, \\dots, k_M$ to be $M$ distinct indices (drawn without replacement), so that the "
-            "weights they pick are $M$ independent draws, as in $\\mathcal{L}_M$.",
+            "read (a) with $k_1, \\dots, k_M$ a random set of $M$ distinct indices (drawn without "
+            "replacement): the identity holds either way, but only distinct indices pick $M$ independent "
+            "weights, as in $\\mathcal{L}_M$, and the remark below says why the proof needs that.",
         ),
         Problem(
             "thm-iwae-limit",
@@ -140,6 +141,8 @@ PROBLEMS: dict[str, Problem] = {
             "Problem 2, part 2",
             "Prove the statement above",
             "use the Law of large numbers.",
+            "the law of large numbers makes the average converge almost surely; to pass to the expectation "
+            "of its logarithm you need a convergence theorem too (dominated convergence, using the bound).",
         ),
         Problem(
             "thm-weights",

@@ -51,8 +51,9 @@ def _cell(kind: str, source: str, task: str, role: str):
     return make(source, metadata={"homework": {"task": task, "role": role}})
 
 
-def task_cells(t: Task) -> list:
-    """The cells of one task: what to do, the stub, the check, how to carry on (and the training)."""
+def task_cells(t: Task, later: tuple[str, ...] = ()) -> list:
+    """The cells of one task: what to do, the stub, the check, how to carry on (and the training);
+    ``later`` are the tasks its code calls that this notebook has further down."""
     if t.kind == "settings":
         intro = (
             f"**Homework: your settings** (`{t.name}`). Choose the values between the `# ====` lines within "
@@ -66,6 +67,12 @@ def task_cells(t: Task) -> list:
             f"**Homework: `{t.name}`.** Write the code between the `# ====` lines (and delete the "
             "`raise NotImplementedError` line), run the cell, then the check below it."
         )
+        if later:
+            names = " and ".join(f"`{n}`" for n in later)
+            intro += (
+                f" Its code calls {names}, which you write further down: the check lends the book's "
+                "meanwhile, and your own take over once their cells have run."
+            )
         cand = t.name
         carry = f'{t.name} = carry_on("{t.name}", {t.name})  # yours if it passed its check, else the book\'s'
     cells = [
@@ -116,7 +123,8 @@ class HomeworkCells:
             if name in self.placed:
                 raise EditionError(f"{self.docname}: the homework's {name} is included twice")
             self.placed.add(name)
-            return self._mark(task_cells(t))
+            later = tuple(n for n in t.needs if TASKS[n].chapter == self.docname and n not in self.placed)
+            return self._mark(task_cells(t, later))
         where = (
             "in this notebook"
             if t.chapter == self.docname
@@ -186,14 +194,30 @@ def _task_base(source: str, name: str) -> str | None:
     return None
 
 
-def homework_notice(title_link: str) -> str:
-    """The note under the title of a homework notebook."""
-    return (
+def homework_notice(title_link: str, docname: str, made: str) -> str:
+    """The note under the title of a homework notebook: what it holds, how to work in it, how it is
+    graded, and (``made``) which build the numbers quoted in its text come from."""
+    code = [t for t in TASKS.values() if t.chapter == docname]
+    problems = [p for p in PROBLEMS.values() if p.chapter == docname]
+    parts = [
         f"> **Homework edition** of {title_link}: the chapter with the homework's gaps in place of the "
-        "book's code and proofs. Write your code in each cell marked *Homework*, run it, and run the check "
-        "after it: "
-        "it says what is wrong, and the cell after the check carries on with the book's code where yours "
-        "failed, so the rest of the notebook runs. Proofs go in the Markdown cells marked *Your proof*. "
-        "An instructor grades the notebook with `python -m dgm.homework grade NOTEBOOK.ipynb`. In Colab, "
-        "run the first code cell to install the book's package `dgm`."
+        "book's solutions; tasks and problems carry the homework's numbers."
+    ]
+    if code:
+        parts.append(
+            "Write your code in each cell marked *Homework*, run it, and run the check after it: it "
+            "says what is wrong, and the cell after the check carries on with the book's code where "
+            "yours failed, so that the rest of the notebook runs. An instructor grades your code with "
+            "`python -m dgm.homework grade NOTEBOOK.ipynb`, which runs only the homework's cells (and "
+            "code cells you add right after one)."
+        )
+    if problems:
+        parts.append(
+            "Write your answers to the theory problems in the Markdown cells marked *Your answer*; "
+            "they are graded by hand (the grader lists which are written)."
+        )
+    parts.append(
+        f"The numbers quoted in the text are those of the published build ({made}). In Colab, run "
+        "the first code cell to install the book's package `dgm`."
     )
+    return " ".join(parts)

@@ -27,26 +27,25 @@ COLAB_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance":
 NOTICE_CELL_ID = "edition-notice"
 
 
-def notice(title_link: str, values: dict[str, str], build: BuildInfo) -> str:
-    """The edition's note under the title: what this notebook is and where its numbers come from."""
+def made_by(values: dict[str, str], build: BuildInfo) -> str:
+    """Which build made the numbers a chapter quotes: its profile, device and commit."""
     profile = format_glued(values["run_profile"], "") if "run_profile" in values else build.profile()
     device = format_glued(values["run_device"], "") if "run_device" in values else None
-    made = (
-        ", ".join(
-            [
-                f"profile `{profile}`" if profile else "",
-                f"device {device}" if device else "",
-                f"commit `{build.ref[:12]}`",
-            ]
-        )
-        .strip(", ")
-        .replace(", ,", ",")
-    )
+    parts = [
+        f"profile `{profile}`" if profile else "",
+        f"device {device}" if device else "",
+        f"commit `{build.ref[:12]}`",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
+def notice(title_link: str, values: dict[str, str], build: BuildInfo) -> str:
+    """The edition's note under the title: what this notebook is and where its numbers come from."""
     return (
         f"> **Notebook edition** of {title_link}. The numbers quoted in the text are those of the "
-        f"published build ({made}); running the cells computes your own, which depend on the execution "
-        "profile (`DGM_PROFILE=smoke|cpu|gpu`) and on your hardware. In Colab, run the first code cell to "
-        "install the book's package `dgm`; the notebook asks for a GPU runtime."
+        f"published build ({made_by(values, build)}); running the cells computes your own, which depend "
+        "on the execution profile (`DGM_PROFILE=smoke|cpu|gpu`) and on your hardware. In Colab, run the "
+        "first code cell to install the book's package `dgm`; the notebook asks for a GPU runtime."
     )
 
 
@@ -109,7 +108,7 @@ def edition_notebook(
     front = [
         nbformat.v4.new_markdown_cell(head),
         nbformat.v4.new_markdown_cell(
-            homework_notice(f"{title_link} in *{book}*")
+            homework_notice(f"{title_link} in *{book}*", docname, made_by(ctx.values, build))
             if homework
             else notice(f"{title_link} in *{book}*", ctx.values, build)
         ),
