@@ -87,3 +87,37 @@ def test_a_chapter_over_its_front_matter_timeout_fails_the_build(tmp_path):
     build = build_book(root, tmp_path / "out", DGM_PROFILE="smoke")
     assert build.returncode != 0
     assert "Timeout" in build.log or "timed out" in build.log
+
+
+#: LaTeX that MathJax would have typeset: left in a page's text, it means a formula was not parsed as math.
+RAW_TEX = re.compile(
+    r"\\(?:frac|mathbf|mathcal|mathbb|boldsymbol|operatorname|log|sum|Vert|approx|KL|bx|bz|bmu|bphi)\b"
+)
+
+
+def unrendered_math(html: str) -> list[str]:
+    """Bits of a page's visible text (math, code and scripts left out) that are LaTeX commands."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup.select(".math, script, style, pre, code, .highlight, mjx-container"):
+        tag.decompose()
+    text = soup.get_text(" ")
+    return [text[max(m.start() - 40, 0) : m.end() + 40] for m in RAW_TEX.finditer(text)]
+
+
+def test_every_formula_is_typeset(built_book):
+    pages = [
+        p for p in built_book.html.rglob("*.html") if "_static" not in p.parts and p.name != "search.html"
+    ]
+    assert len(pages) > 8
+    left = {p.relative_to(built_book.html).as_posix(): unrendered_math(p.read_text()) for p in pages}
+    assert not {k: v for k, v in left.items() if v}, left
+
+
+def test_the_typesetting_check_finds_a_formula_broken_by_a_line_break():
+    # "+ " at the start of a line inside inline math makes a list item, and the rest is raw text
+    broken = '<p><span class="math">\\(a = b\\)</span></p><ul><li><p>\\frac{1}{8}, and</p></li></ul>'
+    assert unrendered_math(broken) and not unrendered_math(
+        '<p><span class="math">\\(\\frac{1}{8}\\)</span></p>'
+    )
