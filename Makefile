@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book test notebooks clean distclean env browser lint format lock
+.PHONY: book test notebooks pdf clean distclean env browser tex lint format lock
 
 book: $(STAMP)
 	$(BIN)/python -m dgm.book.build build .
@@ -22,7 +22,12 @@ notebooks: book
 	rm -rf _build/notebooks && mv _build/notebooks.tmp _build/notebooks
 	rm -rf _build/homework && mv _build/homework.tmp _build/homework
 
-test: $(STAMP) browser lint
+# The PDF edition: the whole book as one PDF, _build/latex/book.pdf, from Jupyter Book's LaTeX builder
+# with xelatex (the execution cache of `make book` is reused: nothing re-executes when it is fresh).
+pdf: $(STAMP) tex
+	$(BIN)/python -m dgm.book.build build . --builder pdflatex
+
+test: $(STAMP) browser tex lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # ruff (configured in pyproject.toml): `make test` runs it first; `make format` rewrites the code.
@@ -45,6 +50,18 @@ browser:
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "make browser: apt-get install $$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The PDF edition needs Debian's TeX Live (xelatex, latexmk, the LaTeX packages Sphinx uses, FreeFont)
+# and poppler's pdftotext for its test: apt-get installs whichever is missing (as root or via sudo).
+TEX_PACKAGES := latexmk texlive-latex-extra texlive-xetex texlive-fonts-recommended fonts-freefont-otf poppler-utils
+tex:
+	@missing=""; for p in $(TEX_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make tex: apt-get install$$missing"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

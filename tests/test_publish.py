@@ -260,3 +260,17 @@ def test_site_address_comes_from_the_repository_url():
 )
 def test_readme_links_the_site_binder_colab_and_screenshot(needle):
     assert needle in (ROOT / "README.md").read_text()
+
+
+def test_publish_builds_the_pdf_from_the_same_build_and_serves_it_beside_the_site():
+    steps = _steps(_workflow("publish.yml")["jobs"]["build"])
+    runs = [s.get("run", "") for s in steps]
+    pdf = next(i for i, r in enumerate(runs) if "make pdf" in r)
+    assert "make tex" in runs[pdf] and "cp _build/latex/book.pdf _build/html/book.pdf" in runs[pdf]
+    book = next(i for i, r in enumerate(runs) if "make book" in r)
+    pages = next(
+        i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/upload-pages-artifact")
+    )
+    assert book < pdf < pages
+    for where in (ROOT / "README.md", ROOT / "book" / "intro.md"):
+        assert f"{SITE_URL}book.pdf" in where.read_text(), where

@@ -7,6 +7,7 @@ glyphs, so the figure works on the site, offline, in the PDF's HTML source and i
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Sequence
 
@@ -43,13 +44,19 @@ def offline_player(html: str) -> str:
 
 
 class ScrubbableFigure:
-    """An animation as HTML with a slider and play buttons (matplotlib's ``to_jshtml``): no kernel needed."""
+    """An animation as HTML with a slider and play buttons (matplotlib's ``to_jshtml``): no kernel needed.
 
-    def __init__(self, html: str, n_frames: int) -> None:
-        self.html, self.n_frames = html, n_frames
+    Its last frame as a PNG (``png``) is what a page without scripts shows: the PDF edition.
+    """
+
+    def __init__(self, html: str, n_frames: int, png: bytes | None = None) -> None:
+        self.html, self.n_frames, self.png = html, n_frames, png
 
     def _repr_html_(self) -> str:
         return self.html
+
+    def _repr_png_(self) -> bytes | None:
+        return self.png
 
 
 def scrubbable(
@@ -62,8 +69,11 @@ def scrubbable(
         raise ValueError(f"an animation needs at least one frame, got {n_frames}")
     anim = FuncAnimation(fig, draw, frames=n_frames, interval=interval_ms, blit=False)
     html = offline_player(anim.to_jshtml(default_mode="once"))
+    draw(n_frames - 1)  # the last frame, for outputs that cannot animate
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)  # only the animation is shown
-    return ScrubbableFigure(html, n_frames)
+    return ScrubbableFigure(html, n_frames, buffer.getvalue())
 
 
 def rate_distortion_animation(

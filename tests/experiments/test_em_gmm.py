@@ -155,3 +155,23 @@ def test_em_steps_replay_the_fit_and_the_animation_scrubs_offline():
     assert "https://" not in anim.html and 'class="fa' not in anim.html  # nothing loaded from a CDN
     with pytest.raises(ValueError, match="player changed"):
         offline_player("<html>no stylesheet here</html>")
+
+
+def test_the_animation_shows_its_last_frame_where_nothing_animates():
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from dgm.experiments.em_gmm import em_animation
+
+    anim = em_animation(run(SETTINGS.get("smoke")), max_iter=4)
+    frames = [f.replace("\\n", "") for f in re.findall(r'data:image/png;base64,([^"]+)"', anim.html)]
+
+    def pixels(png: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+
+    still = pixels(anim._repr_png_())  # what the PDF shows
+    assert np.array_equal(still, pixels(base64.b64decode(frames[-1])))
+    assert not np.array_equal(still, pixels(base64.b64decode(frames[0])))

@@ -44,6 +44,7 @@ def setup(app) -> dict[str, Any]:
     app.connect("html-page-context", point_launch_buttons_at_edition, priority=600)
     app.connect("html-page-context", drop_duplicate_scripts, priority=600)
     app.connect("config-inited", add_build_stamp)
+    app.connect("config-inited", add_latex_macros)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -94,3 +95,28 @@ def add_build_stamp(app, config) -> None:
     options = dict(config.html_theme_options or {})
     options["extra_footer"] = (options.get("extra_footer") or "") + build_stamp(app.srcdir)
     config.html_theme_options = options
+
+
+def latex_macros(macros: dict) -> str:
+    """The book's math macros (MathJax's ``tex.macros``) as LaTeX definitions, one per line.
+
+    A macro is a body or ``[body, n_args]``. Each is defined with ``\\providecommand`` then
+    ``\\renewcommand``, so that a name LaTeX already has (``\\L``) is redefined instead of failing,
+    and its body is a group, as in MathJax (a subscript ``q_\\bphi`` takes the whole macro).
+    """
+    lines = []
+    for name, body in macros.items():
+        body, n = (body[0], int(body[1])) if isinstance(body, (list, tuple)) else (str(body), 0)
+        args = f"[{n}]" if n else ""
+        # the body in a group, as MathJax reads it: q_\\bphi is q_{\\boldsymbol{\\phi}}
+        lines.append(f"\\providecommand{{\\{name}}}{{}}\\renewcommand{{\\{name}}}{args}{{{{{body}}}}}")
+    return "\n".join(lines)
+
+
+def add_latex_macros(app, config) -> None:
+    """``config-inited`` hook: the PDF's preamble defines the HTML's math macros (one definition, in
+    ``_config.yml``)."""
+    macros = ((getattr(config, "mathjax3_config", None) or {}).get("tex") or {}).get("macros") or {}
+    elements = dict(config.latex_elements or {})
+    elements["preamble"] = (elements.get("preamble") or "") + "\n" + latex_macros(macros) + "\n"
+    config.latex_elements = elements
