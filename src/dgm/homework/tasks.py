@@ -100,9 +100,36 @@ TASKS: dict[str, Task] = {
 }
 
 LOG_DERIVATIVE, IWAE, EM = "book/theory/log_derivative_trick", "book/vae/iwae_bound", "book/theory/em_gmm"
+#: The theory problems, in the order of the book's chapters.
 PROBLEMS: dict[str, Problem] = {
     p.label: p
     for p in [
+        Problem(
+            "thm-weights",
+            EM,
+            "Subproblem 3.1",
+            "Prove the statement above",
+            "",
+            "a Lagrange multiplier for the constraint $\\sum_k \\pi_k = 1$.",
+        ),
+        Problem(
+            "lem-det-derivative",
+            EM,
+            "Subproblem 3.3*",
+            "Prove the statement above",
+            "recall the notion of a cofactor (adjunct) from linear algebra courses.",
+            "expand $\\det \\mathbf{A}$ along a row.",
+        ),
+        Problem(
+            "thm-covariance",
+            EM,
+            "Subproblem 3.2",
+            "Prove the statement above",
+            "Hint 1: $\\frac{\\partial}{\\partial \\mathbf{A}} \\det \\mathbf{A} = (\\det \\mathbf{A}) "
+            "(\\mathbf{A}^{-1})^T$. Hint 2: $\\frac{\\partial}{\\partial \\mathbf{A}} \\mathbf{x}^T "
+            "\\mathbf{A}^{-1} \\mathbf{y} = -(\\mathbf{A}^{-1})^T \\mathbf{x} \\mathbf{y}^T "
+            "(\\mathbf{A}^{-1})^T$. General hint: the Matrix Cookbook helps in working with matrices.",
+        ),
         Problem(
             "thm-score-function",
             LOG_DERIVATIVE,
@@ -143,32 +170,6 @@ PROBLEMS: dict[str, Problem] = {
             "use the Law of large numbers.",
             "the law of large numbers makes the average converge almost surely; to pass to the expectation "
             "of its logarithm you need a convergence theorem too (dominated convergence, using the bound).",
-        ),
-        Problem(
-            "thm-weights",
-            EM,
-            "Subproblem 3.1",
-            "Prove the statement above",
-            "",
-            "a Lagrange multiplier for the constraint $\\sum_k \\pi_k = 1$.",
-        ),
-        Problem(
-            "thm-covariance",
-            EM,
-            "Subproblem 3.2",
-            "Prove the statement above",
-            "Hint 1: $\\frac{\\partial}{\\partial \\mathbf{A}} \\det \\mathbf{A} = (\\det \\mathbf{A}) "
-            "(\\mathbf{A}^{-1})^T$. Hint 2: $\\frac{\\partial}{\\partial \\mathbf{A}} \\mathbf{x}^T "
-            "\\mathbf{A}^{-1} \\mathbf{y} = -(\\mathbf{A}^{-1})^T \\mathbf{x} \\mathbf{y}^T "
-            "(\\mathbf{A}^{-1})^T$. General hint: the Matrix Cookbook helps in working with matrices.",
-        ),
-        Problem(
-            "lem-det-derivative",
-            EM,
-            "Subproblem 3.3*",
-            "Prove the statement above",
-            "recall the notion of a cofactor (adjunct) from linear algebra courses.",
-            "expand $\\det \\mathbf{A}$ along a row.",
         ),
     ]
 }
