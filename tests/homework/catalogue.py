@@ -185,20 +185,26 @@ NEEDS_SOURCE = {
 
 
 @dataclass(frozen=True)
-class Mistake:
-    """A solution of ``task`` with ``old`` replaced by ``new``; its check must name ``hint``."""
+class Edit:
+    """A solution of ``task`` with ``old`` (found exactly once) replaced by ``new``."""
 
     task: str
     what: str
     old: str
     new: str
-    hint: str
 
     @property
     def source(self) -> str:
         solution = SOLUTIONS[self.task]
         assert solution.count(self.old) == 1, (self.task, self.what, self.old)
         return solution.replace(self.old, self.new)
+
+
+@dataclass(frozen=True)
+class Mistake(Edit):
+    """A wrong solution: its check must fail with a message that contains ``hint``."""
+
+    hint: str
 
 
 MISTAKES = [
@@ -600,20 +606,8 @@ MISTAKES = [
 ]
 
 
-@dataclass(frozen=True)
-class Alternative:
-    """A right solution of ``task`` written otherwise (``old`` replaced by ``new``): it must pass."""
-
-    task: str
-    what: str
-    old: str
-    new: str
-
-    @property
-    def source(self) -> str:
-        solution = SOLUTIONS[self.task]
-        assert solution.count(self.old) == 1, (self.task, self.what, self.old)
-        return solution.replace(self.old, self.new)
+class Alternative(Edit):
+    """A right solution written otherwise: it must pass."""
 
 
 _KL = "return log_std_2 - log_std_1 + (var_1 + (mean_1 - mean_2) ** 2) / (2 * var_2) - 0.5"
