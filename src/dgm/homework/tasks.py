@@ -220,7 +220,7 @@ def _sentence(text: str) -> str | None:
 def problems_table() -> Table:
     """The homework's theory problems: their chapter, the statement they prove, and the homework's hints."""
     return Table(
-        ("chapter", "the statement (its label)", "the homework's hints", "a hint of the book's"),
+        ("chapter", "the statement (its label)", "the homework's hints", "a hint from the book"),
         {
             p.title: (Path(p.chapter).name, f"`{p.label}`", _sentence(p.hints), _sentence(p.book_hint))
             for p in PROBLEMS.values()

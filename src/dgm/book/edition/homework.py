@@ -149,9 +149,9 @@ class HomeworkCells:
         answer = _cell("markdown", f"*Your answer to {p.title} of the homework:*\n\n", p.label, "answer")
         text = f"**Homework ({p.title}).** {p.ask}; the book's proof is left out of this edition."
         if p.hints:
-            text += f" *The homework's hint:* {p.hints}"
+            text += f" *From the homework:* {p.hints}"
         if p.book_hint:
-            text += f" *A hint of the book's:* {p.book_hint}"
+            text += f" *A hint from the book:* {p.book_hint}"
         return text + self._mark([answer])
 
     def check_complete(self) -> None:
