@@ -150,11 +150,3 @@ def instantiate(name: str, cls: Any, *args) -> torch.nn.Module:
 def linears(module: torch.nn.Module) -> list[torch.nn.Linear]:
     """The module's ``nn.Linear`` layers in registration order."""
     return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
-
-
-def gradient_reaches(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> bool:
-    """Whether ``loss`` sends a non-zero gradient to any of ``params``."""
-    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-        return False
-    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
-    return any(g is not None and bool(torch.any(g != 0)) for g in grads)

@@ -63,16 +63,6 @@ class TaskResult:
     kind: str = "code"
 
 
-def solution_cells(path: str | os.PathLike) -> list[tuple[str, str | None]]:
-    """The notebook's solution cells in order, as (task, source); the source is ``None`` for a solution
-    cell that is no longer a code cell. Raises :class:`GradeError` if ``path`` is not a notebook with
-    homework solution cells, or names a task that does not exist."""
-    cells, _ = _homework_cells(path)
-    if not cells:
-        raise GradeError(f"{path}: no homework solution cells; grade a notebook of the homework edition")
-    return cells
-
-
 def _answers(nb: dict) -> list[TaskResult]:
     """The theory problems' answer cells: written or not (graded by hand)."""
     out = []

@@ -43,9 +43,9 @@ from dgm.homework.probes import (
     check_standard_normal,
     check_terms,
     fix_output,
-    hooked,
     loss_terms,
     only,
+    recording,
 )
 
 GAUSSIANS = {"get_normal_KL": gaussians.get_normal_KL, "get_normal_nll": gaussians.get_normal_nll}
@@ -75,12 +75,8 @@ def _lent(name: str, cls, args: tuple, run) -> None:
 
 def _fixed_forward(name: str, fixed: nn.Module, x: torch.Tensor, decoder_in: nn.Module, seed: int):
     """``fixed(x)`` and what its decoder received."""
-    seen, handle = hooked(decoder_in, pre=True)
-    try:
-        with seeded(seed):
-            out = call(name, "forward(x)", fixed, x)
-    finally:
-        handle.remove()
+    with recording(decoder_in, pre=True) as seen, seeded(seed):
+        out = call(name, "forward(x)", fixed, x)
     if not seen:
         fail(name, "forward never calls the decoder")
     return out, seen[0]
@@ -161,12 +157,8 @@ def _check_vae2d(fixed: nn.Module, model: nn.Module) -> None:
     expect_shape(name, "forward on a batch of one: mu_x", as_tensor(name, "mu_x", one[2]), (1, n_in))
     for noise in (False, True):
         what = f"sample(5000, sample_from_decoder={noise})"
-        codes, handle = hooked(dec_in, pre=True)
-        try:
-            with seeded(5):
-                s = call(name, what, fixed.sample, 5000, sample_from_decoder=noise)
-        finally:
-            handle.remove()
+        with recording(dec_in, pre=True) as codes, seeded(5):
+            s = call(name, what, fixed.sample, 5000, sample_from_decoder=noise)
         if not isinstance(s, np.ndarray):
             fail(name, f"{what} returned a {type(s).__name__}; the homework returns numpy (.cpu().numpy())")
         expect_shape(name, what, torch.as_tensor(s), (5000, n_in))
@@ -219,12 +211,8 @@ def _check_conv_vae(cls, fixed: nn.Module, model: nn.Module) -> None:
     )
     check_noise_scale(name, z, MU_Z, LOG_STD_Z)
     x = torch.rand(32, *shape, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    decoded, handle = hooked(fixed.decoder, pre=False)
-    try:
-        with seeded(3):
-            terms = loss_terms(name, fixed, x)
-    finally:
-        handle.remove()
+    with recording(fixed.decoder, pre=False) as decoded, seeded(3):
+        terms = loss_terms(name, fixed, x)
     if not decoded:
         fail(name, "loss never calls self.decoder")
     check_gradients(name, terms, enc_out, list(fixed.decoder.parameters()), n_latent)
@@ -240,14 +228,9 @@ def _check_conv_vae(cls, fixed: nn.Module, model: nn.Module) -> None:
         terms["elbo_loss"],
         terms["recon_loss"] + terms["kl_loss"],
     )
-    decoded, handle = hooked(fixed.decoder, pre=False)
-    codes, pre = hooked(fixed.decoder, pre=True)
-    try:
+    with recording(fixed.decoder, pre=False) as decoded, recording(fixed.decoder, pre=True) as codes:
         with seeded(5), torch.no_grad():
             s = call(name, "sample(1000)", fixed.sample, 1000)
-    finally:
-        handle.remove()
-        pre.remove()
     if not isinstance(s, np.ndarray):
         fail(name, f"sample(1000) returned a {type(s).__name__}; the homework returns numpy")
     expect_shape(name, "sample(1000)", torch.as_tensor(s), (1000, *shape))

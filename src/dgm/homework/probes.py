@@ -6,13 +6,15 @@ output fixed numbers, so that mu_z, log_std_z (or mu_x, log_std_x) are known; th
 variance-for-std mistakes, its correlations noise shared between dimensions), :func:`check_terms`
 compares the loss's terms with their right values and with the values the usual mistakes give, and
 :func:`check_gradients` asks whether each term sends a gradient to every output of the encoder (the
-reparameterisation: through mu_z and log_std_z both). :func:`hooked` records a module's inputs or
+reparameterisation: through mu_z and log_std_z both). :func:`recording` records a module's inputs or
 outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
@@ -242,8 +244,9 @@ def check_gradients(name: str, out: dict, encoder_out: nn.Linear, decoder: list,
         )
 
 
-def hooked(module: nn.Module, pre: bool):
-    """A list that collects the first input (``pre``) or the output of ``module``'s calls, and the handle."""
+@contextlib.contextmanager
+def recording(module: nn.Module, pre: bool) -> Iterator[list[torch.Tensor]]:
+    """Within the block, a list of the first input (``pre``) or the output of each call of ``module``."""
     seen: list[torch.Tensor] = []
     if pre:
 
@@ -253,4 +256,7 @@ def hooked(module: nn.Module, pre: bool):
         handle = module.register_forward_pre_hook(keep, with_kwargs=True)
     else:
         handle = module.register_forward_hook(lambda m, args, out: seen.append(out))
-    return seen, handle
+    try:
+        yield seen
+    finally:
+        handle.remove()
