@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from dgm.fingerprint import model_source_fingerprint
+from dgm.profiles import rehearsal_steps
 from dgm.training import Losses
 
 
@@ -102,6 +103,9 @@ def load_or_train(
     written is reported with its path; the trained model is returned all the same.
     """
     directory = checkpoint_dir() if directory is None else Path(directory)
+    steps = rehearsal_steps()
+    if steps is not None:  # a rehearsal's weights (dgm.profiles) are kept apart from real ones
+        config = {**config, "rehearsal_steps": steps}
     path = directory / f"{checkpoint_key(name, config)}.pt"
     device = next(model.parameters()).device
     if path.exists():

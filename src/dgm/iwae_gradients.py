@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from dgm.iwae import iwae_bound, log_importance_weights
+from dgm.training import release_freed_memory
 
 ESTIMATORS = ("iwae", "dreg")
 
@@ -69,7 +70,9 @@ def gradient_draws(
     grads_enc, grads_dec = [], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for _ in range(n_draws):
+        for i in range(n_draws):
+            if i % 16 == 15:
+                release_freed_memory()  # else the CPU heap grows with every draw (see there)
             s_enc, s_dec = surrogates(model, x, k, estimator)
             g_enc = torch.autograd.grad(s_enc, enc, retain_graph=True)
             g_dec = torch.autograd.grad(s_dec, dec)

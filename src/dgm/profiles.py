@@ -9,6 +9,12 @@ A *profile* sizes every experiment in the book:
 Choose one with the environment variable ``DGM_PROFILE``. Each experiment keeps its settings
 in a frozen dataclass and lists one value per profile in a :class:`ByProfile`, next to the
 experiment's code. Chapters call :func:`run_card` to show what actually ran.
+
+A *rehearsal* (``DGM_REHEARSAL=N``, a positive integer) runs a profile's settings unchanged (widths,
+batch sizes, data sizes) but cuts every pass over the data to its first ``N`` batches and every
+other loop of optimisation steps to ``N`` steps (:func:`rehearsal_steps`, :func:`rehearsed`): the
+``gpu`` profile then runs on a CPU in minutes, so that a shape, memory or settings error in it fails
+the tests instead of the publish. Its numbers mean nothing, and the run card and notice say so.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dgm.tables import Table
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 PROFILE_ENV = "DGM_PROFILE"
+REHEARSAL_ENV = "DGM_REHEARSAL"
 
 T = TypeVar("T")
 
@@ -47,6 +54,31 @@ def current_profile(environ: Mapping[str, str] | None = None) -> str:
     if name:
         return check_profile(name)
     return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def rehearsal_steps(environ: Mapping[str, str] | None = None) -> int | None:
+    """``$DGM_REHEARSAL`` as a number of batches (or steps) per pass; ``None`` when unset (no rehearsal)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(REHEARSAL_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{REHEARSAL_ENV} must be a positive number of steps per pass, got {text!r}")
+    return n
+
+
+def rehearsed(n: int, per_step: int = 1) -> int:
+    """``n`` unchanged, or in a rehearsal at most ``per_step`` times its steps.
+
+    ``n`` counts what a loop does ``per_step`` of at a time: optimisation steps or draws (``per_step``
+    1), or the examples of an evaluation in batches of ``per_step``.
+    """
+    steps = rehearsal_steps()
+    return n if steps is None else min(n, steps * per_step)
 
 
 def default_device() -> torch.device:
@@ -127,6 +159,7 @@ class RunCard:
     torch_version: str
     dataset: str
     trainings: tuple[TrainingRecord, ...]
+    rehearsal: int | None = None  # steps per pass of a rehearsal; None for a real run
 
     @property
     def total_time_s(self) -> float:
@@ -146,6 +179,7 @@ class RunCard:
             "run_torch": self.torch_version,
             "run_dataset": self.dataset,
             "run_total_time_s": round(self.total_time_s, 1),
+            "run_rehearsal": self.rehearsal or 0,
         }
         for t in self.trainings:
             out[f"run_epochs_{t.name}"] = t.epochs
@@ -156,7 +190,9 @@ class RunCard:
     def to_markdown(self) -> str:
         """The card as a Markdown table."""
         rows: dict[str, tuple[str]] = {
-            "profile": (f"`{self.profile}`",),
+            "profile": (f"`{self.profile}`",)
+            if self.rehearsal is None
+            else (f"`{self.profile}`, REHEARSAL: every pass cut to {self.rehearsal} steps",),
             "device": (_escape_bars(self.device),),
             "torch": (self.torch_version,),
             "data": (_escape_bars(self.dataset),),  # a stand-in's reason may quote an error
@@ -186,20 +222,29 @@ def run_card(
         torch_version=torch.__version__,
         dataset=dataset,
         trainings=tuple(log.trainings) if log is not None else (),
+        rehearsal=rehearsal_steps(),
     )
 
 
 @dataclass(frozen=True)
 class SmokeNotice:
-    """A warning that a page ran with the ``smoke`` profile; empty for every other profile.
+    """A warning that a page ran with the ``smoke`` profile, or in a rehearsal; empty otherwise.
 
     Plain Markdown (a block quote), so that it reads the same on the site, in Jupyter and in Colab.
     """
 
     profile: str
     what: str = "its models are trained for seconds"
+    rehearsal: int | None = None
 
     def _repr_markdown_(self) -> str:
+        if self.rehearsal is not None:
+            return (
+                f"> **Warning.** This is a rehearsal of the `{self.profile}` execution profile "
+                f"({REHEARSAL_ENV}={self.rehearsal}): its settings, with every pass over the data cut "
+                f"to {self.rehearsal} steps. It checks that the configuration runs; its numbers mean "
+                "nothing."
+            )
         if self.profile != "smoke":
             return ""
         return (
@@ -211,4 +256,6 @@ class SmokeNotice:
 
 def smoke_notice(profile: str | None = None, what: str = "its models are trained for seconds") -> SmokeNotice:
     """The smoke-profile warning of a chapter: display it as a cell's last expression."""
-    return SmokeNotice(current_profile() if profile is None else check_profile(profile), what)
+    return SmokeNotice(
+        current_profile() if profile is None else check_profile(profile), what, rehearsal_steps()
+    )

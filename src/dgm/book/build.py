@@ -42,9 +42,9 @@ ENV_KEYS = ("DGM_PROFILE", "DGM_DATASET")
 
 
 def check_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The build's settings, validated (a ValueError naming the bad one): profile and data set."""
+    """The build's settings, validated (a ValueError naming the bad one): profile, data set, rehearsal."""
     from dgm.data import DATASET_ENV, IMAGE_DATASETS
-    from dgm.profiles import current_profile
+    from dgm.profiles import current_profile, rehearsal_steps
 
     environ = dict(os.environ if environ is None else environ)
     dataset = environ.get(DATASET_ENV, "").strip()
@@ -52,7 +52,8 @@ def check_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
         raise ValueError(
             f"{DATASET_ENV}={environ[DATASET_ENV]!r} is not a data set; valid: {', '.join(IMAGE_DATASETS)}"
         )
-    return {"profile": current_profile(environ), "dataset": dataset}
+    rehearsal = rehearsal_steps(environ)
+    return {"profile": current_profile(environ), "dataset": dataset, "rehearsal": str(rehearsal or "")}
 
 
 def imported_package() -> Path:
@@ -91,6 +92,7 @@ def fingerprint(root: Path, environ: dict[str, str] | None = None) -> str:
         req = root / name
         h.update(name.encode() + b"\0" + (req.read_bytes() if req.exists() else b"<missing>") + b"\0")
     h.update(f"profile={settings['profile']}\0dataset={settings['dataset']}\0".encode())
+    h.update(f"rehearsal={settings['rehearsal']}\0".encode())  # a rehearsal's outputs are never reused
     h.update(f"cifar10_present={cifar10_present(environ)}\0".encode())
     return h.hexdigest()
 

@@ -25,7 +25,7 @@ from dgm.experiments.vae_2d import VAE2dSettings, train_vae2d
 from dgm.iwae import ModeBounds, chi_square, repeated_iwae_bound
 from dgm.likelihood import exact_log_likelihood
 from dgm.plotting import new_figure, show
-from dgm.profiles import ByProfile, RunLog
+from dgm.profiles import ByProfile, RunLog, rehearsed
 from dgm.quadrature import quadrature_elbo
 from dgm.significance import z_threshold
 from dgm.tables import Table
@@ -206,7 +206,8 @@ def run(
     for mode in TWO_D_MODES:
         trained = train_vae2d(mode, settings.vae2d, device=device)
         log.record(mode, settings.vae2d.epochs, trained.wall_time_s, loaded=trained.loaded)
-        x = torch.as_tensor(generate_2d_data(settings.vae2d.count, mode)[1][: settings.n_points])
+        n_points = rehearsed(settings.n_points, per_step=settings.vae2d.batch_size)
+        x = torch.as_tensor(generate_2d_data(settings.vae2d.count, mode)[1][:n_points])
         start = time.perf_counter()
         with torch_threads(settings.threads if model_device(trained.model).type == "cpu" else None):
             results[mode] = bounds_for_model(trained.model.eval(), x, settings, mode)

@@ -34,7 +34,7 @@ from dgm.iwae_gradients import (
 from dgm.jupyter import kernel_shell
 from dgm.likelihood import exact_log_likelihood
 from dgm.plotting import new_figure, show
-from dgm.profiles import ByProfile, RunLog
+from dgm.profiles import ByProfile, RunLog, rehearsed
 from dgm.quadrature import quadrature_elbo
 from dgm.significance import z_threshold
 from dgm.tables import Table
@@ -261,7 +261,9 @@ def run(
     with torch_threads(settings.vae2d.threads):
         for j, k in enumerate(settings.snr_ks):
             draws = {  # independent noise for every estimator and K
-                e: gradient_draws(model, x, k, e, settings.snr_draws, settings.seed + 2 * j + i)
+                e: gradient_draws(
+                    model, x, k, e, max(2, rehearsed(settings.snr_draws)), settings.seed + 2 * j + i
+                )
                 for i, e in enumerate(ESTIMATORS)
             }
             for e, (enc, dec) in draws.items():

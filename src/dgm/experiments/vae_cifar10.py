@@ -22,7 +22,7 @@ from dgm.data import ImageData, load_image_data, to_model_scale
 from dgm.gaussians import LOG_2PI
 from dgm.jupyter import kernel_shell
 from dgm.loaders import TensorLoader
-from dgm.profiles import ByProfile, RunLog, default_device
+from dgm.profiles import ByProfile, RunLog, default_device, rehearsed
 from dgm.reconstruction import ReconstructionError, reconstruction_error
 from dgm.tables import Table
 from dgm.training import Losses, train_model
@@ -317,8 +317,12 @@ def run(
     prep = prepare(load_image_data(n_train=settings.n_train, n_test=settings.n_test), settings, device)
     main = train_conv_vae(prep, settings, settings.beta, log=log)
     sweep = beta_sweep(prep, settings, log, trained={settings.beta: main})
-    bpd_unit = bits_per_dim(main.model, prep.test_x)
-    bpd_unit_k = bits_per_dim(main.model, prep.test_x, k=settings.bpd_k)
+    # every test image; in a rehearsal (dgm.profiles) the first few batches
+    test_x = prep.test_x[: rehearsed(len(prep.test_x), per_step=settings.eval_batch_size)]
+    bpd_unit = bits_per_dim(main.model, test_x, batch_size=settings.eval_batch_size)
+    rows = max(1, settings.eval_batch_size // min(settings.bpd_k, 64))  # bits_per_dim's images per step
+    iw_x = test_x[: rehearsed(len(test_x), per_step=rows)]  # k times the work of each image
+    bpd_unit_k = bits_per_dim(main.model, iw_x, k=settings.bpd_k, batch_size=settings.eval_batch_size)
     posthoc = calibrate(main.model, prep.train_x[: settings.calibration_images])
     calibrated = train_conv_vae(prep, settings, settings.beta, calibrated=True, log=log)
     return CifarResult(
@@ -326,11 +330,11 @@ def run(
         prep=prep,
         main=main,
         sweep=sweep,
-        reconstruction=reconstruction_error(main.model, prep.test_x, prep.train_x),
+        reconstruction=reconstruction_error(main.model, test_x, prep.train_x),
         calibrated=calibrated,
         bpd_unit=bpd_unit,
         bpd_unit_k=bpd_unit_k,
-        bpd_posthoc=bits_per_dim(posthoc, prep.test_x),
-        bpd_calibrated=bits_per_dim(calibrated.model, prep.test_x),
+        bpd_posthoc=bits_per_dim(posthoc, test_x, batch_size=settings.eval_batch_size),
+        bpd_calibrated=bits_per_dim(calibrated.model, test_x, batch_size=settings.eval_batch_size),
         log=log,
     )
