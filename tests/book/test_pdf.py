@@ -102,3 +102,16 @@ def test_every_figure_of_the_chapters_is_in_the_pdf(pdf, built_book):
         for cell in json.loads(nb.read_text()).get("cells", []):
             n_figures += sum("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
     assert n_figures >= 20 and n_images >= n_figures, (n_images, n_figures)
+
+
+def test_the_pdf_has_the_sites_parts_and_one_introduction(pdf):
+    _, text = pdf
+    lines = [" ".join(line.replace(".", " ").split()) for line in text.splitlines()]
+    start = lines.index("CONTENTS")  # the table of contents, up to its last entry
+    contents = lines[start : next(i for i, line in enumerate(lines) if line.startswith("Bibliography"))]
+    headings = [line.rsplit(" ", 1)[0] for line in contents if line and line[-1].isdigit()]
+    assert not any(line == "FOUNDATIONS" for line in lines[:start])  # Sphinx named the contents so
+    # the intro's sections are sections of one chapter, not chapters of the first part
+    assert headings[:2] == ["1 Introduction", "1 1 What the book teaches, in order"], headings[:3]
+    parts = [headings.index(p) for p in ("I Foundations", "II Variational autoencoders", "III Back matter")]
+    assert parts == sorted(parts) and headings[parts[0] + 1].startswith("2 Preliminaries"), headings

@@ -6,6 +6,10 @@
   and the registry, and Sphinx 7.4 re-adds it from the registry as a different entry
   (``filename`` ``''`` instead of ``None``). Every page then declared ``const THEBE_JS_URL``
   twice, a SyntaxError in each reader's console. :func:`drop_duplicate_scripts` keeps the first.
+- The PDF has the site's structure: :func:`structure_the_pdf` makes each toctree caption a
+  ``\\part`` and the intro's sections one chapter, "Introduction" (Sphinx's LaTeX writer would make
+  each of them a chapter, put no part anywhere and title the table of contents after the first
+  caption).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def setup(app) -> dict[str, Any]:
     app.connect("html-page-context", drop_duplicate_scripts, priority=600)
     app.connect("config-inited", add_build_stamp)
     app.connect("config-inited", add_latex_macros)
+    app.connect("doctree-resolved", structure_the_pdf)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -118,5 +123,57 @@ def add_latex_macros(app, config) -> None:
     ``_config.yml``)."""
     macros = ((getattr(config, "mathjax3_config", None) or {}).get("tex") or {}).get("macros") or {}
     elements = dict(config.latex_elements or {})
-    elements["preamble"] = (elements.get("preamble") or "") + "\n" + latex_macros(macros) + "\n"
+    # Sphinx names the table of contents after the root's first toctree caption ("Foundations")
+    contents = "\\addto\\captionsenglish{\\renewcommand{\\contentsname}{Contents}}"
+    elements["preamble"] = (
+        (elements.get("preamble") or "") + "\n" + latex_macros(macros) + "\n" + contents + "\n"
+    )
     config.latex_elements = elements
+
+
+INTRODUCTION = "Introduction"
+
+
+def structure_the_pdf(app, doctree, docname: str) -> None:
+    """``doctree-resolved`` hook, LaTeX only, on the whole book assembled into its root document.
+
+    Before the first chapter of each toctree goes ``\\part{caption}``; the root's own text and
+    sections (before its first toctree) go into one chapter, :data:`INTRODUCTION`, so that they are
+    not chapters 1 to 5 of the first part. The HTML's doctrees are left alone.
+    """
+    from docutils import nodes
+    from sphinx import addnodes
+
+    if app.builder.name != "latex" or docname != app.config.root_doc:
+        return
+    files = {n["docname"]: n for n in doctree.findall(addnodes.start_of_file)}
+    if not files:  # not the assembled book
+        return
+    for toctree in app.env.get_doctree(docname).findall(addnodes.toctree):
+        entries = [ref for _, ref in toctree["entries"] if ref in files]
+        caption = toctree.get("caption")
+        if caption and entries:
+            first = files[entries[0]]
+            first.parent.insert(
+                first.parent.index(first), nodes.raw("", f"\\part{{{caption}}}\n", format="latex")
+            )
+    root = next(iter(doctree.findall(nodes.section)), None)
+    if root is None:
+        return
+    children = list(root.children)
+    start = 1 if children and isinstance(children[0], nodes.title) else 0
+    end = next(
+        (
+            i
+            for i, c in enumerate(children)
+            if i >= start and next(iter(c.findall(addnodes.start_of_file)), None)
+        ),
+        len(children),
+    )
+    if end <= start:
+        return
+    intro = nodes.section("", nodes.title(INTRODUCTION, INTRODUCTION), ids=["book-introduction"])
+    for child in children[start:end]:
+        root.remove(child)
+        intro += child
+    root.insert(start, intro)
