@@ -28,11 +28,16 @@ class ELBOTerms:
     """The two terms of the negative ELBO of a batch, per example."""
 
     recon: torch.Tensor  # (B,): -log p(x | z) at the sampled z, summed over the data's dimensions
-    kl_dims: torch.Tensor  # (B, d): KL(q(z_j | x) || N(0, 1)) of each latent dimension j
+    kl_dims: torch.Tensor | None  # (B, d): KL(q(z_j | x) || N(0, 1)) of each latent dimension j
+    kl_sampled: torch.Tensor | None = None  # (B,): log q(z | x) - log p(z) at z, for a learned prior
 
     @property
     def kl(self) -> torch.Tensor:
-        """KL(q(z | x) || p(z)) per example: (B,)."""
+        """KL(q(z | x) || p(z)) per example, in closed form or (learned prior) sampled: (B,)."""
+        if self.kl_dims is None:
+            if self.kl_sampled is None:
+                raise ValueError("ELBOTerms needs kl_dims or kl_sampled")
+            return self.kl_sampled
         return self.kl_dims.sum(dim=1)
 
     def losses(self, beta: float = 1.0) -> dict[str, torch.Tensor]:
@@ -74,14 +79,23 @@ def elbo_terms(
     The noise eps ~ N(0, I) is drawn from ``generator`` when one is given, else from torch's global
     stream through ``model.prior`` (as training does). ``decoder_log_std(mu_x)``, when given,
     replaces the decoder's log standard deviation (a decoder whose variance is fitted to the batch).
+    A model with ``log_prior(z)`` (a learned prior, :mod:`dgm.priors`) gets the KL term sampled at
+    the same z, ``log q(z | x) - log p(z)``, and no ``kl_dims``.
     """
+    log_prior = getattr(model, "log_prior", None)  # a learned prior (dgm.priors), else N(0, I)
     mu_z, log_std_z = model.encode(x)
-    if generator is None:
-        eps = model.prior(x.shape[0])
-    else:
+    if generator is not None:
         eps = torch.randn(mu_z.shape, generator=generator, dtype=mu_z.dtype).to(mu_z.device)
+    elif log_prior is not None:
+        eps = torch.randn_like(mu_z)  # model.prior draws from the learned prior, not N(0, I)
+    else:
+        eps = model.prior(x.shape[0])
     z = sample_normal(mu_z, log_std_z, eps=eps)  # the reparameterisation: gradients reach the encoder
     mu_x, log_std_x = model.decode(z)
     if decoder_log_std is not None:
         log_std_x = decoder_log_std(mu_x)
-    return negative_elbo_terms(x.to(mu_x.dtype), mu_z, log_std_z, mu_x, log_std_x)
+    terms = negative_elbo_terms(x.to(mu_x.dtype), mu_z, log_std_z, mu_x, log_std_x)
+    if log_prior is None:
+        return terms
+    log_q = -get_normal_nll(z, mu_z, log_std_z).sum(dim=1)  # (B,)
+    return ELBOTerms(recon=terms.recon, kl_dims=None, kl_sampled=log_q - log_prior(z))

@@ -1,6 +1,7 @@
 """The importance-weighted bound L_K of Burda, Grosse & Salakhutdinov (2016).
 
-For a VAE with prior p(z) = N(0, I), Gaussian decoder p(x | z) and Gaussian encoder q(z | x),
+For a VAE with prior p(z) (N(0, I), or the model's ``log_prior(z)`` when it has one), Gaussian
+decoder p(x | z) and Gaussian encoder q(z | x),
 
     L_K(x) = E_{z_1..z_K ~ q(z | x)} log (1/K) sum_k p(x, z_k) / q(z_k | x),
 
@@ -82,7 +83,10 @@ def log_importance_weights(
             log_std_x = log_std_x.reshape(n, n_batch, *log_std_x.shape[1:])
         mu_x = mu_x.reshape(n, n_batch, *x_shape)  # (n, B, ...)
         log_px_z = -get_normal_nll(x[None], mu_x, log_std_x).reshape(n, n_batch, -1).sum(dim=-1)  # (n, B)
-        log_pz = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=-1)  # (n, B)
+        if hasattr(model, "log_prior"):  # a learned prior (dgm.priors)
+            log_pz = model.log_prior(z)  # (n, B)
+        else:
+            log_pz = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=-1)  # (n, B)
         q_mu, q_log_std = (mu_z.detach(), log_std_z.detach()) if detach_q else (mu_z, log_std_z)
         log_qz = -get_normal_nll(z, q_mu, q_log_std).sum(dim=-1)  # (n, B)
         chunks.append((log_px_z + log_pz - log_qz).T)  # (B, n)
