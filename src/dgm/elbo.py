@@ -79,23 +79,33 @@ def elbo_terms(
     The noise eps ~ N(0, I) is drawn from ``generator`` when one is given, else from torch's global
     stream through ``model.prior`` (as training does). ``decoder_log_std(mu_x)``, when given,
     replaces the decoder's log standard deviation (a decoder whose variance is fitted to the batch).
-    A model with ``log_prior(z)`` (a learned prior, :mod:`dgm.priors`) gets the KL term sampled at
-    the same z, ``log q(z | x) - log p(z)``, and no ``kl_dims``.
+    A model with ``log_prior(z)`` (a learned prior, :mod:`dgm.priors`) or with
+    ``sample_posterior(x, eps) -> (z, log q(z | x))`` (a flow, :mod:`dgm.flows`) gets the KL term
+    sampled at the same z, ``log q(z | x) - log p(z)``, and no ``kl_dims``.
     """
     log_prior = getattr(model, "log_prior", None)  # a learned prior (dgm.priors), else N(0, I)
+    flow = getattr(model, "sample_posterior", None)  # a posterior beyond the Gaussian (dgm.flows)
     mu_z, log_std_z = model.encode(x)
     if generator is not None:
         eps = torch.randn(mu_z.shape, generator=generator, dtype=mu_z.dtype).to(mu_z.device)
-    elif log_prior is not None:
-        eps = torch.randn_like(mu_z)  # model.prior draws from the learned prior, not N(0, I)
+    elif log_prior is not None or flow is not None:
+        eps = torch.randn_like(mu_z)  # a learned prior's model.prior is not N(0, I)
     else:
         eps = model.prior(x.shape[0])
-    z = sample_normal(mu_z, log_std_z, eps=eps)  # the reparameterisation: gradients reach the encoder
+    if flow is None:
+        z = sample_normal(mu_z, log_std_z, eps=eps)  # the reparameterisation: gradients reach the encoder
+    else:
+        z, log_q = flow(x, eps)
     mu_x, log_std_x = model.decode(z)
     if decoder_log_std is not None:
         log_std_x = decoder_log_std(mu_x)
     terms = negative_elbo_terms(x.to(mu_x.dtype), mu_z, log_std_z, mu_x, log_std_x)
-    if log_prior is None:
+    if log_prior is None and flow is None:
         return terms
-    log_q = -get_normal_nll(z, mu_z, log_std_z).sum(dim=1)  # (B,)
-    return ELBOTerms(recon=terms.recon, kl_dims=None, kl_sampled=log_q - log_prior(z))
+    if flow is None:
+        log_q = -get_normal_nll(z, mu_z, log_std_z).sum(dim=1)  # (B,)
+    if log_prior is None:
+        log_p = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=1)
+    else:
+        log_p = log_prior(z)
+    return ELBOTerms(recon=terms.recon, kl_dims=None, kl_sampled=log_q - log_p)

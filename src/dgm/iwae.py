@@ -1,7 +1,7 @@
 """The importance-weighted bound L_K of Burda, Grosse & Salakhutdinov (2016).
 
 For a VAE with prior p(z) (N(0, I), or the model's ``log_prior(z)`` when it has one), Gaussian
-decoder p(x | z) and Gaussian encoder q(z | x),
+decoder p(x | z) and encoder q(z | x) (Gaussian, or the model's ``sample_posterior`` when it has one),
 
     L_K(x) = E_{z_1..z_K ~ q(z | x)} log (1/K) sum_k p(x, z_k) / q(z_k | x),
 
@@ -63,6 +63,9 @@ def log_importance_weights(
             f"got {tuple(mu_z.shape)} and {tuple(log_std_z.shape)}"
         )
     n_latent = mu_z.shape[1]
+    flow = getattr(model, "sample_posterior", None)  # a posterior beyond the Gaussian (dgm.flows)
+    if flow is not None and detach_q:
+        raise ValueError("detach_q (the doubly reparameterised form) needs the Gaussian posterior of encode")
     chunks = []
     for start in range(0, k, chunk_size):
         n = min(chunk_size, k - start)
@@ -72,7 +75,10 @@ def log_importance_weights(
             dtype=mu_z.dtype,
             device=generator.device if generator is not None else mu_z.device,
         ).to(mu_z.device)
-        z = mu_z + torch.exp(log_std_z) * eps  # (n, B, n_latent)
+        if flow is None:
+            z = mu_z + torch.exp(log_std_z) * eps  # (n, B, n_latent)
+        else:
+            z, log_qz = flow(x, eps)  # (n, B, n_latent) and (n, B)
         mu_x, log_std_x = model.decode(z.reshape(n * n_batch, n_latent))
         if tuple(mu_x.shape) != (n * n_batch, *x_shape):
             raise ValueError(
@@ -87,8 +93,9 @@ def log_importance_weights(
             log_pz = model.log_prior(z)  # (n, B)
         else:
             log_pz = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=-1)  # (n, B)
-        q_mu, q_log_std = (mu_z.detach(), log_std_z.detach()) if detach_q else (mu_z, log_std_z)
-        log_qz = -get_normal_nll(z, q_mu, q_log_std).sum(dim=-1)  # (n, B)
+        if flow is None:
+            q_mu, q_log_std = (mu_z.detach(), log_std_z.detach()) if detach_q else (mu_z, log_std_z)
+            log_qz = -get_normal_nll(z, q_mu, q_log_std).sum(dim=-1)  # (n, B)
         chunks.append((log_px_z + log_pz - log_qz).T)  # (B, n)
     log_w = torch.cat(chunks, dim=1)  # (B, k)
     if torch.isnan(log_w).any():
