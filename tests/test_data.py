@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Tuple
 
 import numpy as np
@@ -301,3 +302,50 @@ def test_a_damaged_cifar_archive_is_a_clear_error(tmp_path):
             dst.addfile(member, io.BytesIO(payload))
     with pytest.raises(ValueError, match=r"bad\.tar\.gz.*data_batch_2"):
         read_cifar10_archive(tmp_path / "bad.tar.gz")
+
+
+def test_cifar_labels_are_the_archives(fake_cifar, tmp_path):
+    import pickle
+    import tarfile
+
+    from dgm.cifar10 import load_cifar10_labelled
+
+    source, _, _ = fake_cifar
+    data = load_cifar10_labelled(tmp_path / "cache", source=source, n_train=12)
+    expected = {}  # read straight from the archive's pickles
+    with tarfile.open(tmp_path / "cache" / "cifar-10-python.tar.gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            batch = pickle.load(tar.extractfile(f"cifar-10-batches-py/{name}"), encoding="bytes")
+            expected[name] = [int(v) for v in batch[b"labels"]]
+    train = sum((expected[f"data_batch_{i}"] for i in range(1, 6)), [])
+    assert data.train_labels.tolist() == train[:12] and data.test_labels.tolist() == expected["test_batch"]
+    assert data.train_labels.dtype == np.int64 and len(data.train) == 12
+    assert data.label_names[:3] == ("airplane", "automobile", "bird") and len(data.label_names) == 10
+    from dgm.data import load_image_data
+
+    images = load_image_data("cifar10", root=tmp_path / "cache", source=source).subset(7, 2)
+    assert (
+        images.train_labels.tolist() == train[:7]
+        and images.test_labels.tolist() == expected["test_batch"][:2]
+    )
+
+
+def test_each_patch_is_labelled_with_its_photograph():
+    from sklearn.datasets import load_sample_images
+
+    from dgm.data import PATCH_PHOTOS, load_image_data
+
+    data = load_image_data(dataset="patches")
+    photos = load_sample_images()
+    assert data.label_names == PATCH_PHOTOS == tuple(Path(f).stem for f in photos.filenames)
+    rng = np.random.default_rng(0)
+    for split, labels in ((data.train, data.train_labels), (data.test, data.test_labels)):
+        assert len(labels) == len(split) and set(np.unique(labels)) == {0, 1}
+        for i in rng.choice(len(split), 5, replace=False):  # found in its own photograph, at some offset
+            patch = np.round(split[i] * 255).astype(np.uint8).transpose(1, 2, 0)  # (32, 32, 3)
+            photo = photos.images[labels[i]]
+            windows = np.lib.stride_tricks.sliding_window_view(photo, (32, 32), axis=(0, 1))
+            hits = (windows[:, :, :, 0, 0] == patch[0, 0]).all(axis=-1)
+            assert any(
+                np.array_equal(windows[y, x].transpose(1, 2, 0), patch) for y, x in zip(*np.nonzero(hits))
+            ), (i, labels[i])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import tarfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +32,7 @@ CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_BATCH = "test_batch"
 CIFAR10_SHAPE = (3, 32, 32)
+CIFAR10_CLASSES = 10
 #: The channel counts of the course's NHWC images (grey, colour, colour with alpha).
 CHANNELS = (1, 3, 4)
 
@@ -82,8 +84,8 @@ def _unpickle(f: IO[bytes], what: str) -> dict:
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
-def _cifar_batch(tar: tarfile.TarFile, archive: Path, name: str) -> np.ndarray:
-    """One batch of the archive: (N, 3, 32, 32) uint8, rows in the file's order."""
+def _cifar_batch(tar: tarfile.TarFile, archive: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One batch of the archive: images (N, 3, 32, 32) uint8 and labels (N,) int64, in the file's order."""
     member = f"{CIFAR10_FOLDER}/{name}"
     try:
         f = tar.extractfile(member)
@@ -98,14 +100,29 @@ def _cifar_batch(tar: tarfile.TarFile, archive: Path, name: str) -> np.ndarray:
         raise ValueError(
             f"{archive}:{member}: expected uint8 data of shape (N, {n_dims}), got {data.dtype} {data.shape}"
         )
-    if len(batch.get("labels", ())) != len(data):
-        raise ValueError(f"{archive}:{member}: {len(batch.get('labels', ()))} labels for {len(data)} images")
-    return data.reshape(-1, *CIFAR10_SHAPE)  # each row: 1024 red, 1024 green, 1024 blue, row-major
+    labels = np.asarray(batch.get("labels", ()), dtype=np.int64)
+    if labels.shape != (len(data),):
+        raise ValueError(f"{archive}:{member}: {labels.size} labels for {len(data)} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= CIFAR10_CLASSES):
+        raise ValueError(f"{archive}:{member}: labels outside 0..{CIFAR10_CLASSES - 1}")
+    # each row: 1024 red, 1024 green, 1024 blue, row-major
+    return data.reshape(-1, *CIFAR10_SHAPE), labels
 
 
-def read_cifar10_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse ``cifar-10-python.tar.gz`` without extracting it: train (50000, 3, 32, 32),
-    test (10000, ...), uint8."""
+@dataclass(frozen=True, eq=False)
+class Labelled:
+    """Train and test images with their labels (N,) int64, indices into ``label_names``."""
+
+    train: np.ndarray
+    test: np.ndarray
+    train_labels: np.ndarray
+    test_labels: np.ndarray
+    label_names: tuple[str, ...]
+
+
+def read_cifar10_labelled(path: Path) -> Labelled:
+    """Parse ``cifar-10-python.tar.gz`` without extracting it: train (50000, 3, 32, 32), test
+    (10000, ...) uint8, their labels and the ten class names."""
     path = Path(path)
     try:
         return _read_cifar10_archive(path)
@@ -113,15 +130,25 @@ def read_cifar10_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: not a readable cifar-10-python.tar.gz ({type(e).__name__}: {e})") from e
 
 
-def _read_cifar10_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar10_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The images of :func:`read_cifar10_labelled`: train (50000, 3, 32, 32), test (10000, ...), uint8."""
+    labelled = read_cifar10_labelled(path)
+    return labelled.train, labelled.test
+
+
+def _read_cifar10_archive(path: Path) -> Labelled:
     with tarfile.open(path, "r:gz") as tar:
         meta_file = tar.extractfile(f"{CIFAR10_FOLDER}/batches.meta")
         meta = _unpickle(meta_file, f"{path}:batches.meta")
         if meta.get("num_vis") != int(np.prod(CIFAR10_SHAPE)):
             raise ValueError(f"{path}: batches.meta says num_vis={meta.get('num_vis')}, expected 3072")
-        train = np.concatenate([_cifar_batch(tar, path, b) for b in CIFAR10_TRAIN_BATCHES])
-        test = _cifar_batch(tar, path, CIFAR10_TEST_BATCH)
-    return train, test
+        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", ()))
+        if len(names) != CIFAR10_CLASSES:
+            raise ValueError(f"{path}: batches.meta names {len(names)} classes, expected {CIFAR10_CLASSES}")
+        batches = [_cifar_batch(tar, path, b) for b in CIFAR10_TRAIN_BATCHES]
+        test, test_labels = _cifar_batch(tar, path, CIFAR10_TEST_BATCH)
+    train, train_labels = (np.concatenate(parts) for parts in zip(*batches))
+    return Labelled(train, test, train_labels, test_labels, names)
 
 
 def to_unit_float(x: np.ndarray) -> np.ndarray:
@@ -136,15 +163,15 @@ def check_count(name: str, n: int | None) -> None:
         raise ValueError(f"{name} must be a positive number of images or None (all), got {n!r}")
 
 
-def load_cifar10(
+def load_cifar10_labelled(
     root: Path | str | None = None,
     download: bool = True,
     source: RemoteFile = CIFAR10,
     n_train: int | None = None,
     n_test: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 as float32 in [0, 1]: train (50000, 3, 32, 32), test (10000, 3, 32, 32), in the
-    data set's order.
+) -> Labelled:
+    """CIFAR-10 as float32 in [0, 1], with its labels: train (50000, 3, 32, 32), test (10000, ...),
+    in the data set's order.
 
     The archive is kept under ``root`` (default ``$DGM_DATA_DIR`` or ``~/.cache/dgm``), downloaded
     if missing and ``download``, and used only if its MD5 is the published one. Raises
@@ -155,8 +182,27 @@ def load_cifar10(
     check_count("n_train", n_train)
     check_count("n_test", n_test)
     path = fetch(source, None if root is None else Path(root), download=download)
-    train, test = read_cifar10_archive(path)
-    return to_unit_float(train[:n_train]), to_unit_float(test[:n_test])
+    raw = read_cifar10_labelled(path)
+    return Labelled(
+        to_unit_float(raw.train[:n_train]),
+        to_unit_float(raw.test[:n_test]),
+        raw.train_labels[:n_train],
+        raw.test_labels[:n_test],
+        raw.label_names,
+    )
+
+
+def load_cifar10(
+    root: Path | str | None = None,
+    download: bool = True,
+    source: RemoteFile = CIFAR10,
+    n_train: int | None = None,
+    n_test: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images of :func:`load_cifar10_labelled`: train (50000, 3, 32, 32), test (10000, ...),
+    float32 in [0, 1]."""
+    labelled = load_cifar10_labelled(root, download, source, n_train, n_test)
+    return labelled.train, labelled.test
 
 
 def load_pickle(

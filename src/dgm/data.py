@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dgm.cifar10 import CIFAR10, check_count, load_cifar10, to_unit_float
+from dgm.cifar10 import CIFAR10, Labelled, check_count, load_cifar10_labelled, to_unit_float
 from dgm.downloads import DataUnavailableError, RemoteFile
 
 TWO_D_MODES = ("univariate", "multivariate")
@@ -72,10 +72,15 @@ def to_image_scale(x: torch.Tensor) -> np.ndarray:
     return (x.detach().clamp(-1, 1) * 0.5 + 0.5).cpu().numpy()
 
 
-def load_image_patches(
+#: the photographs of scikit-learn's load_sample_images, in its order: a patch's label is its photo
+PATCH_PHOTOS = ("china", "flower")
+
+
+def image_patches_labelled(
     size: int = 32, train_stride: int = 4, test_stride: int = 8, test_fraction: float = 0.2, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Colour patches (N, 3, size, size) in [0, 1] from scikit-learn's two sample photographs.
+) -> Labelled:
+    """Colour patches (N, 3, size, size) in [0, 1] from scikit-learn's two sample photographs, each
+    labelled with its photograph (an index into :data:`PATCH_PHOTOS`).
 
     The rightmost ``test_fraction`` of each photograph's columns gives the test patches, the rest
     the training patches, so no pixel is in both. Patches start every ``*_stride`` pixels; each
@@ -85,8 +90,11 @@ def load_image_patches(
 
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    photos = load_sample_images().images  # each (427, 640, 3) uint8
+    if len(photos) != len(PATCH_PHOTOS):
+        raise ValueError(f"scikit-learn ships {len(photos)} sample photographs, expected {len(PATCH_PHOTOS)}")
     train, test = [], []
-    for photo in load_sample_images().images:  # (427, 640, 3) uint8
+    for label, photo in enumerate(photos):
         split = photo.shape[1] - round(photo.shape[1] * test_fraction)
         for region, stride, out in (
             (photo[:, :split], train_stride, train),
@@ -95,9 +103,24 @@ def load_image_patches(
             if min(region.shape[:2]) < size:
                 raise ValueError(f"a {region.shape[:2]} region cannot hold {size}x{size} patches")
             windows = np.lib.stride_tricks.sliding_window_view(region, (size, size), axis=(0, 1))
-            out.append(windows[::stride, ::stride].reshape(-1, 3, size, size))  # (n, 3, size, size)
+            patches = windows[::stride, ::stride].reshape(-1, 3, size, size)  # (n, 3, size, size)
+            out.append((patches, np.full(len(patches), label, dtype=np.int64)))
     rng = np.random.default_rng(seed)
-    return tuple(to_unit_float(rng.permutation(np.concatenate(parts))) for parts in (train, test))
+    splits = []
+    for parts in (train, test):
+        images, labels = (np.concatenate(p) for p in zip(*parts))
+        order = rng.permutation(len(images))  # the order rng.permutation(images) would give
+        splits.append((to_unit_float(images[order]), labels[order]))
+    (train_x, train_y), (test_x, test_y) = splits
+    return Labelled(train_x, test_x, train_y, test_y, PATCH_PHOTOS)
+
+
+def load_image_patches(
+    size: int = 32, train_stride: int = 4, test_stride: int = 8, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The patches of :func:`image_patches_labelled`: train and test (N, 3, size, size) in [0, 1]."""
+    labelled = image_patches_labelled(size, train_stride, test_stride, test_fraction, seed)
+    return labelled.train, labelled.test
 
 
 DATASET_ENV = "DGM_DATASET"
@@ -112,6 +135,22 @@ class ImageData:
     test: np.ndarray
     name: str  # "cifar10" or "patches"
     stand_in_reason: str | None = None  # why the stand-in replaced CIFAR-10; None for CIFAR-10
+    train_labels: np.ndarray | None = None  # (N,) int64: CIFAR-10's class, the stand-in's photograph
+    test_labels: np.ndarray | None = None
+    label_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_labelled(cls, data: Labelled, name: str, stand_in_reason: str | None = None) -> ImageData:
+        """The images and labels of ``data`` as the data set ``name``."""
+        return cls(
+            data.train,
+            data.test,
+            name,
+            stand_in_reason,
+            data.train_labels,
+            data.test_labels,
+            data.label_names,
+        )
 
     @property
     def description(self) -> str:
@@ -133,8 +172,12 @@ class ImageData:
         return f"{self.name}-{h.hexdigest()[:16]}"
 
     def subset(self, n_train: int | None, n_test: int | None) -> ImageData:
-        """The first ``n_train`` training and ``n_test`` test images (``None``: all)."""
-        return replace(self, train=self.train[:n_train], test=self.test[:n_test])
+        """The first ``n_train`` training and ``n_test`` test images (``None``: all), with their labels."""
+        labels = {
+            key: None if getattr(self, key) is None else getattr(self, key)[:n]
+            for key, n in (("train_labels", n_train), ("test_labels", n_test))
+        }
+        return replace(self, train=self.train[:n_train], test=self.test[:n_test], **labels)
 
     def _repr_html_(self) -> str:
         """An admonition for the top of a chapter: a warning when the stand-in is used."""
@@ -188,7 +231,7 @@ def load_image_data(
         )
     if choice == "cifar10":
         try:
-            return ImageData(*load_cifar10(root, download=True, source=source, **sizes), name="cifar10")
+            return ImageData.from_labelled(load_cifar10_labelled(root, True, source, **sizes), "cifar10")
         except DataUnavailableError as e:
             raise DataUnavailableError(
                 f"CIFAR-10 was asked for ({DATASET_ENV}=cifar10) but is unavailable: {e}"
@@ -199,7 +242,7 @@ def load_image_data(
         reason = "the smoke profile never downloads CIFAR-10"
     else:
         try:
-            return ImageData(*load_cifar10(root, download=True, source=source, **sizes), name="cifar10")
+            return ImageData.from_labelled(load_cifar10_labelled(root, True, source, **sizes), "cifar10")
         except DataUnavailableError as e:
             reason = f"CIFAR-10 could not be obtained: {e}"
-    return ImageData(*load_image_patches(), name="patches", stand_in_reason=reason).subset(n_train, n_test)
+    return ImageData.from_labelled(image_patches_labelled(), "patches", reason).subset(n_train, n_test)
