@@ -113,3 +113,49 @@ def test_the_free_bits_objective_is_a_lower_bound_on_the_elbo():
         if kappa == 5.0:  # every dimension below the budget: the KL part is the constant 2 kappa
             assert kl_dims < 2 * kappa
             torch.testing.assert_close(losses["free_bits_loss"], losses["recon_loss"] + 2 * kappa)
+
+
+def _images(n=6, seed=0):
+    return torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_free_bits_on_images_floors_each_dimensions_average_kl():
+    from dgm.collapse import FreeBitsConvVAE
+
+    torch.manual_seed(0)
+    model = FreeBitsConvVAE((3, 8, 8), 5, channels=(4, 8), free_bits=0.3)
+    x = _images()
+    torch.manual_seed(1)
+    out = model.loss(x)
+    torch.manual_seed(1)  # the same noise, by hand: recon + sum_j max(0.3, mean_x KL_j)
+    mu_z, log_std_z = model.encode(x)
+    q = Normal(mu_z, log_std_z.exp())
+    kl_j = kl_divergence(q, Normal(0.0, 1.0)).mean(dim=0)
+    expected = out["recon_loss"] + torch.clamp(kl_j, min=0.3).sum()
+    torch.testing.assert_close(out["free_bits_loss"], expected)
+    torch.testing.assert_close(out["kl_loss"], kl_j.sum())
+    with pytest.raises(ValueError, match="free_bits"):
+        FreeBitsConvVAE((3, 8, 8), 5, free_bits=-1)
+
+
+def test_annealing_raises_the_kl_weight_linearly_over_training_steps_only():
+    from dgm.collapse import AnnealedConvVAE
+    from dgm.training import train_model
+
+    torch.manual_seed(0)
+    model = AnnealedConvVAE((3, 8, 8), 4, beta=2.0, channels=(4, 8), warmup_steps=4)
+    x = _images(8)
+    batches = [x[:4], x[4:]]
+    out = model.loss(x)  # training mode: step 1 counted, beta_0 = 0
+    torch.testing.assert_close(out["annealed_loss"], out["recon_loss"])
+    torch.testing.assert_close(out["elbo_loss"], out["recon_loss"] + 2.0 * out["kl_loss"])
+    assert int(model.steps_done) == 1 and model.current_beta() == 0.5
+    train, test = train_model(model, batches, batches, epochs=2, lr=1e-3, loss_key="annealed_loss")
+    assert int(model.steps_done) == 5  # 4 training steps; the 3 evaluations did not count
+    assert model.current_beta() == 2.0  # capped at beta
+    betas = [(a - r) / k for a, r, k in zip(train["annealed_loss"], train["recon_loss"], train["kl_loss"])]
+    assert np.allclose(betas, [0.5, 1.0, 1.5, 2.0], atol=1e-4)
+    state = model.state_dict()
+    assert int(state["steps_done"]) == 5  # saved with the weights
+    with pytest.raises(ValueError, match="warmup_steps"):
+        AnnealedConvVAE((3, 8, 8), 4, warmup_steps=0)

@@ -5,7 +5,10 @@ N(0, 1) for every x: its KL term is zero and the decoder receives pure noise thr
 per-dimension KL, averaged over the data, measures this. *Free bits* (Kingma et al. 2016, the
 IAF paper) stops the optimiser from pushing a dimension's average KL below ``kappa`` (``free_bits``)
 nats: below that budget the KL term has no gradient, so only the reconstruction term acts and
-it has every reason to put information in the latent.
+it has every reason to put information in the latent. *KL annealing* (Bowman et al. 2016)
+instead weights the KL term by beta_t, raised linearly from 0 to 1 over the first training steps,
+so that the decoder learns to use z before the KL term pulls q(z | x) to the prior.
+:class:`FreeBitsConvVAE` and :class:`AnnealedConvVAE` are the two remedies on the image model.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 
 from dgm.elbo import elbo_terms
 from dgm.gaussians import get_normal_KL
-from dgm.vae import VAE2d, check_batch, model_device
+from dgm.vae import ConvVAE, VAE2d, check_batch, model_device
 
 
 def kl_per_dimension(mu_z: torch.Tensor, log_std_z: torch.Tensor) -> torch.Tensor:
@@ -69,6 +72,66 @@ class FreeBitsVAE2d(VAE2d):
             "kl_loss": kl_loss,
             "free_bits_loss": recon_loss + free_bits_kl(kl_dims, self.free_bits),
         }
+
+
+class FreeBitsConvVAE(ConvVAE):
+    """:class:`ConvVAE` trained on ``free_bits_loss = recon_loss + sum_j max(free_bits, KL_j)``, the
+    KL_j averaged over the batch; ``elbo_loss`` (with the model's beta), ``recon_loss`` and
+    ``kl_loss`` are the usual terms."""
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        n_latent: int,
+        beta: float = 1,
+        channels: tuple[int, ...] = (32, 64, 128, 256),
+        free_bits: float = 0.25,
+    ) -> None:
+        if free_bits < 0:
+            raise ValueError(f"free_bits must be >= 0 nats, got {free_bits}")
+        super().__init__(input_shape, n_latent, beta, channels)
+        self.free_bits = float(free_bits)
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = elbo_terms(self, x)
+        out = terms.losses(self.beta)
+        out["free_bits_loss"] = out["recon_loss"] + free_bits_kl(terms.kl_dims.mean(dim=0), self.free_bits)
+        return out
+
+
+class AnnealedConvVAE(ConvVAE):
+    """:class:`ConvVAE` trained on ``annealed_loss = recon_loss + beta_t * kl_loss``, with
+    beta_t = beta * min(1, t / warmup_steps) after t training steps.
+
+    A step is a call of ``loss`` in training mode with gradients enabled (as :func:`dgm.training.train_model`
+    makes one per batch); the count ``steps_done`` is a buffer, saved with the weights.
+    ``elbo_loss`` keeps the model's beta, so the test curves show the objective annealing ends at.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        n_latent: int,
+        beta: float = 1,
+        channels: tuple[int, ...] = (32, 64, 128, 256),
+        warmup_steps: int = 1000,
+    ) -> None:
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be a positive integer, got {warmup_steps!r}")
+        super().__init__(input_shape, n_latent, beta, channels)
+        self.warmup_steps = warmup_steps
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+
+    def current_beta(self) -> float:
+        """beta_t of the next training step."""
+        return self.beta * min(1.0, int(self.steps_done) / self.warmup_steps)
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = elbo_terms(self, x).losses(self.beta)
+        out["annealed_loss"] = out["recon_loss"] + self.current_beta() * out["kl_loss"]
+        if self.training and torch.is_grad_enabled():
+            self.steps_done += 1
+        return out
 
 
 def diagonal_fit_penalty(cov) -> float:
