@@ -104,13 +104,9 @@ def test_chapter_claims_hold_in_the_cpu_profile(cpu_result):
     assert v["it_snr_iwae_enc_slope"] == pytest.approx(slope)
 
 
-def _glued_values(built_book) -> dict:
-    return glued_values(built_book.executed / CHAPTER)
-
-
 @pytest.mark.book
 def test_glued_numbers_in_the_built_chapter(built_book):
     assert built_book.returncode == 0, built_book.log[-3000:]
-    v = _glued_values(built_book)
+    v = glued_values(built_book.executed / CHAPTER)
     assert v["run_profile"] == "smoke"
     check_claims(v, cpu_profile=False)

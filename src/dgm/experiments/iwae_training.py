@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from dgm.checkpoints import Trained
 from dgm.data import TWO_D_MODES, generate_2d_data, true_2d_distribution
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
-from dgm.experiments.vae_2d import VAE2dSettings, train_2d
+from dgm.experiments.vae_2d import LikelihoodGaps, VAE2dSettings, train_2d
 from dgm.iwae_gradients import (
     ESTIMATORS,
     GradientSNR,
@@ -110,7 +110,7 @@ def train_iwae(
 
 
 @dataclass(frozen=True)
-class TrainedBound:
+class TrainedBound(LikelihoodGaps):
     """One model trained on L_K, evaluated exactly on the test set (nats per point)."""
 
     mode: str
@@ -122,14 +122,6 @@ class TrainedBound:
     active: int  # active latent units (Burda et al.: per coordinate)
     directions: int  # active directions: eigenvalues of Cov_x(E_q[z | x]) above the threshold
     mean_variance: np.ndarray  # (d,): Cov_x(E_q[z_j | x]), the active-unit statistic
-
-    @property
-    def nll_gap(self) -> float:
-        return self.true_log_px - self.log_px
-
-    @property
-    def elbo_gap(self) -> float:
-        return self.log_px - self.elbo
 
 
 def evaluate(mode: str, k: int, trained: Trained, settings: IWAETrainingSettings) -> TrainedBound:

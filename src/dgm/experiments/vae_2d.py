@@ -157,8 +157,26 @@ def representative_points(data: np.ndarray, k: int = 4) -> np.ndarray:
     return data[[int(np.abs(proj - t).argmin()) for t in targets]].astype(np.float32)
 
 
+class LikelihoodGaps:
+    """The two gaps of a result with ``log_px`` (exact), ``true_log_px`` and ``elbo`` (nats per point)."""
+
+    log_px: float
+    true_log_px: float
+    elbo: float
+
+    @property
+    def nll_gap(self) -> float:
+        """Exact test NLL of the model minus the true distribution's NLL on the same points."""
+        return self.true_log_px - self.log_px
+
+    @property
+    def elbo_gap(self) -> float:
+        """log p(x) - ELBO, which equals the average KL(q(z | x) || p(z | x))."""
+        return self.log_px - self.elbo
+
+
 @dataclass(frozen=True)
-class ModeResult:
+class ModeResult(LikelihoodGaps):
     """One trained model and what the chapter reports about it (averages over the test points)."""
 
     mode: str
@@ -178,16 +196,6 @@ class ModeResult:
     def kl_per_point(self) -> float:
         """KL(q(z | x) || p(z)) summed over latent dimensions, averaged over test points."""
         return float(self.kl_per_dim.sum())
-
-    @property
-    def nll_gap(self) -> float:
-        """Exact test NLL of the model minus the true distribution's NLL on the same points."""
-        return self.true_log_px - self.log_px
-
-    @property
-    def elbo_gap(self) -> float:
-        """log p(x) - ELBO, which equals the average KL(q(z | x) || p(z | x))."""
-        return self.log_px - self.elbo
 
 
 def evaluate(mode: str, trained: Trained, settings: VAE2dSettings, n_samples: int = 3000) -> ModeResult:
