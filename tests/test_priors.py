@@ -128,12 +128,39 @@ def test_the_loss_trains_the_prior_and_samples_come_from_it(kind):
     for name, param in model.learned_prior.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     assert model.sample(5).shape == (5, *SHAPE)
-    if kind == "mixture":
-        torch.manual_seed(3)
-        prior = model.learned_prior
-        z = model.prior(100_000)
-        weights = torch.softmax(prior.logits, dim=0).detach()
-        mean = (weights[:, None] * prior.means).sum(dim=0).detach()
-        torch.testing.assert_close(z.mean(dim=0), mean, atol=0.03, rtol=0)
+    # the draws have the mixture's mean and covariance (sum_c pi_c (S_c + m_c m_c^T) - m m^T)
+    prior = model.learned_prior
+    with torch.no_grad():
+        if kind == "mixture":
+            means, stds, weights = prior.means, prior.log_stds.exp(), torch.softmax(prior.logits, dim=0)
+        else:
+            means, log_stds = model.encoder(prior.pseudo_inputs)
+            stds, weights = log_stds.exp(), torch.full((len(means),), 1 / len(means))
+    mean = (weights[:, None] * means).sum(dim=0)
+    second = (
+        weights[:, None, None] * (torch.diag_embed(stds**2) + means[:, :, None] * means[:, None, :])
+    ).sum(0)
+    cov = second - mean[:, None] * mean[None, :]
+    torch.manual_seed(3)
+    z = model.sample_prior(200_000).double()
+    torch.testing.assert_close(z.mean(dim=0), mean.double(), atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(z.T), cov.double(), atol=0.05, rtol=0.03)
+    torch.manual_seed(4)  # prior(n) stays the N(0, I) noise of the reparameterisation
+    eps = model.prior(100_000)
+    torch.testing.assert_close(eps.std(dim=0), torch.ones(D), atol=0.02, rtol=0)
     with pytest.raises(ValueError, match="unknown prior 'flow'"):
         PriorVAE(SHAPE, D, kind="flow")
+
+
+def test_what_needs_the_gaussian_model_refuses_a_learned_prior_clearly():
+    from dgm.calibration import calibrate
+
+    model = _vae("vamp").float()
+    x = torch.rand(3, *SHAPE) * 2 - 1
+    with pytest.raises(ValueError, match="detach_q"):  # DReG would be biased: log p(z) uses the encoder
+        log_importance_weights(model, x, 4, detach_q=True)
+    with pytest.raises(TypeError, match="learned prior or a flow"):
+        calibrate(model, x)
+    model.log_prior = lambda z: torch.zeros(*z.shape[:-1], 1)  # a wrong shape: would broadcast silently
+    with pytest.raises(ValueError, match="log_prior must return shape"):
+        elbo_terms(model, x)

@@ -68,6 +68,11 @@ def calibrate(model: ConvVAE, x: torch.Tensor, batch_size: int = 500) -> Calibra
     sigma_c^2 = mean over ``x`` of (x - mu_x)^2 in channel c, with z ~ q(z | x): the value that
     maximises the ELBO of ``x`` for the model's encoder and decoder means.
     """
+    if hasattr(model, "log_prior") or hasattr(model, "sample_posterior"):
+        raise TypeError(
+            f"calibrate copies a ConvVAE with the N(0, I) prior and a Gaussian posterior; a "
+            f"{type(model).__name__} has a learned prior or a flow, which the copy would drop"
+        )
     with torch.random.fork_rng(devices=[]):  # building the copy leaves the random stream alone
         out = CalibratedConvVAE(model.input_shape, model.n_latent, model.beta, model.channels)
     out.load_state_dict(model.state_dict(), strict=False)  # all but log_std_x

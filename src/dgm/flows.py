@@ -5,14 +5,15 @@ The encoder's Gaussian sample z_0 = mu + sigma * eps is pushed through T inverti
     z_t = s_t * z_{t-1} + (1 - s_t) * m_t,    (m_t, s_t) = MADE_t(z_{t-1}, h),   s_t in (0, 1),
 
 where output i of the masked autoencoder MADE_t depends on the coordinates before i only (in the
-step's order; each step reverses the order of the one before) and on a context h from the encoder.
+step's order; each step reverses the order of the one before) and on a context h from the encoder
+(the first output on h alone).
 Each step's Jacobian is then triangular with diagonal s_t, so the density of the last sample is
 
     log q(z_T | x) = log N(z_0 | mu, diag sigma^2) - sum_t sum_i log s_{t,i}.
 
 :class:`IAFVAE` is the :class:`dgm.vae.ConvVAE` with this posterior. It has
-``sample_posterior(x, eps) -> (z, log q(z | x))``, which :func:`dgm.elbo.elbo_terms` and
-:func:`dgm.iwae.log_importance_weights` use in place of the Gaussian of ``encode``.
+``sample_posterior(mu_z, log_std_z, eps) -> (z, log q(z | x))``, which :func:`dgm.elbo.elbo_terms`
+and :func:`dgm.iwae.log_importance_weights` use in place of the Gaussian of ``encode``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class MADE(nn.Module):
     def __init__(self, n_latent: int, n_context: int, hidden: int) -> None:
         if n_latent < 2:
             raise ValueError(f"an autoregressive flow needs n_latent >= 2, got {n_latent}")
+        if hidden < n_latent - 1:
+            raise ValueError(
+                f"need hidden >= n_latent - 1 units (one per degree), got {hidden} for {n_latent}"
+            )
         super().__init__()
         d = n_latent
         in_degree = torch.arange(1, d + 1)  # (d,)
@@ -56,11 +61,12 @@ class MADE(nn.Module):
         out_mask = (in_degree[:, None] > hidden_degree[None, :]).repeat(2, 1)  # (2d, hidden)
         self.out = MaskedLinear(hidden, 2 * d, out_mask)
         self.context = nn.Linear(n_context, hidden)
+        self.context_out = nn.Linear(n_context, 2 * d, bias=False)  # h reaches every output directly
 
     def forward(self, z: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = torch.relu(self.hidden1(z) + self.context(h))
         a = torch.relu(self.hidden2(a))
-        m, s_logit = self.out(a).chunk(2, dim=-1)
+        m, s_logit = (self.out(a) + self.context_out(h)).chunk(2, dim=-1)
         return m, s_logit
 
 
@@ -107,9 +113,11 @@ class IAFVAE(ConvVAE):
         super().__init__(input_shape, n_latent, beta, channels)
         self.flow = IAF(n_latent, 2 * n_latent, n_steps, hidden)
 
-    def sample_posterior(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z ~ q(z | x) from the noise eps (..., B, n_latent), and log q(z | x): (..., B, d) and (..., B)."""
-        mu_z, log_std_z = self.encode(x)  # (B, d) each
+    def sample_posterior(
+        self, mu_z: torch.Tensor, log_std_z: torch.Tensor, eps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z ~ q(z | x) from the encoder's outputs (B, d) and the noise eps (..., B, d), and
+        log q(z | x): (..., B, d) and (..., B)."""
         z0 = mu_z + log_std_z.exp() * eps
         log_q0 = -get_normal_nll(z0, mu_z.expand_as(z0), log_std_z.expand_as(z0)).sum(dim=-1)
         context = torch.cat([mu_z, log_std_z], dim=-1).expand(*eps.shape[:-1], -1)
@@ -119,5 +127,5 @@ class IAFVAE(ConvVAE):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, C, H, W) -> mu_z, log_std_z of the flow's base Gaussian (B, n_latent), x_recon (B, C, H, W)."""
         mu_z, log_std_z = self.encode(x)
-        z, _ = self.sample_posterior(x, torch.randn_like(mu_z))
+        z, _ = self.sample_posterior(mu_z, log_std_z, self.prior(x.shape[0]))
         return mu_z, log_std_z, self.decoder(z)

@@ -24,6 +24,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
+from dgm.elbo import log_prior_density, posterior_sample
 from dgm.gaussians import get_normal_nll
 
 DEFAULT_CHUNK_SIZE = 256
@@ -63,9 +64,12 @@ def log_importance_weights(
             f"got {tuple(mu_z.shape)} and {tuple(log_std_z.shape)}"
         )
     n_latent = mu_z.shape[1]
-    flow = getattr(model, "sample_posterior", None)  # a posterior beyond the Gaussian (dgm.flows)
-    if flow is not None and detach_q:
-        raise ValueError("detach_q (the doubly reparameterised form) needs the Gaussian posterior of encode")
+    if detach_q and (hasattr(model, "sample_posterior") or hasattr(model, "log_prior")):
+        # DReG's weights w~^2 are right only when nothing but z carries q's parameters into log w:
+        # a flow's log q and a VampPrior's log p(z) (its components are the encoder's) do as well
+        raise ValueError(
+            "detach_q (the doubly reparameterised form) needs a Gaussian q and the N(0, I) prior"
+        )
     chunks = []
     for start in range(0, k, chunk_size):
         n = min(chunk_size, k - start)
@@ -75,10 +79,7 @@ def log_importance_weights(
             dtype=mu_z.dtype,
             device=generator.device if generator is not None else mu_z.device,
         ).to(mu_z.device)
-        if flow is None:
-            z = mu_z + torch.exp(log_std_z) * eps  # (n, B, n_latent)
-        else:
-            z, log_qz = flow(x, eps)  # (n, B, n_latent) and (n, B)
+        z, log_qz = posterior_sample(model, mu_z, log_std_z, eps)  # z_k ~ q(z | x): (n, B, n_latent)
         mu_x, log_std_x = model.decode(z.reshape(n * n_batch, n_latent))
         if tuple(mu_x.shape) != (n * n_batch, *x_shape):
             raise ValueError(
@@ -89,11 +90,8 @@ def log_importance_weights(
             log_std_x = log_std_x.reshape(n, n_batch, *log_std_x.shape[1:])
         mu_x = mu_x.reshape(n, n_batch, *x_shape)  # (n, B, ...)
         log_px_z = -get_normal_nll(x[None], mu_x, log_std_x).reshape(n, n_batch, -1).sum(dim=-1)  # (n, B)
-        if hasattr(model, "log_prior"):  # a learned prior (dgm.priors)
-            log_pz = model.log_prior(z)  # (n, B)
-        else:
-            log_pz = -get_normal_nll(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=-1)  # (n, B)
-        if flow is None:
+        log_pz = log_prior_density(model, z)  # (n, B)
+        if log_qz is None:  # q is the encoder's Gaussian
             q_mu, q_log_std = (mu_z.detach(), log_std_z.detach()) if detach_q else (mu_z, log_std_z)
             log_qz = -get_normal_nll(z, q_mu, q_log_std).sum(dim=-1)  # (n, B)
         chunks.append((log_px_z + log_pz - log_qz).T)  # (B, n)

@@ -9,7 +9,8 @@ estimated with the same sample z ~ q(z | x) as the reconstruction: log q(z | x) 
   pseudo-inputs u_c, so that the prior lives where the encoder puts its codes.
 - :class:`PriorVAE`: the :class:`dgm.vae.ConvVAE` with either of them. It has ``log_prior(z)``,
   which :func:`dgm.elbo.elbo_terms` and :func:`dgm.iwae.log_importance_weights` use in place of
-  the standard normal; ``prior(n)`` draws from the learned prior, and ``sample`` decodes those.
+  the standard normal, and ``sample_prior(n)``, whose draws ``sample`` decodes. ``prior(n)`` stays
+  N(0, I): the noise of the reparameterisation, as in every model of the package.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from dgm.data import to_image_scale
 from dgm.gaussians import get_normal_nll
 from dgm.vae import ConvVAE, model_device
 
@@ -86,6 +89,9 @@ class VampPrior(nn.Module):
         super().__init__()
         self.pseudo_inputs = nn.Parameter(init_spread * torch.randn(n_components, *input_shape))
 
+    def _log_weights(self, means: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(means),), -math.log(len(means)), dtype=means.dtype, device=means.device)
+
     def components(self, encode: Encode) -> tuple[torch.Tensor, torch.Tensor]:
         """The means and log standard deviations of the components, q(z | u_c): (C, d) each."""
         return encode(self.pseudo_inputs)
@@ -95,8 +101,7 @@ class VampPrior(nn.Module):
         if encode is None:
             raise ValueError("the VampPrior's density needs the encoder: log_prob(z, encode)")
         means, log_stds = self.components(encode)
-        uniform = torch.full((len(means),), -math.log(len(means)), dtype=means.dtype, device=means.device)
-        return mixture_log_prob(z, means, log_stds, uniform)
+        return mixture_log_prob(z, means, log_stds, self._log_weights(means))
 
     @torch.no_grad()
     def sample(self, n: int, encode: Encode | None = None) -> torch.Tensor:
@@ -104,8 +109,7 @@ class VampPrior(nn.Module):
         if encode is None:
             raise ValueError("sampling the VampPrior needs the encoder: sample(n, encode)")
         means, log_stds = self.components(encode)
-        uniform = torch.full((len(means),), -math.log(len(means)), dtype=means.dtype, device=means.device)
-        return _sample_mixture(n, means, log_stds, uniform)
+        return _sample_mixture(n, means, log_stds, self._log_weights(means))
 
 
 PRIORS = ("mixture", "vamp")
@@ -145,12 +149,12 @@ class PriorVAE(ConvVAE):
         """log p(z) of the learned prior: (..., n_latent) -> (...)."""
         return self.learned_prior.log_prob(z, self._encode_raw)
 
-    def prior(self, n: int) -> torch.Tensor:
+    def sample_prior(self, n: int) -> torch.Tensor:
         """n draws of the learned prior p(z): (n, n_latent), on the model's device."""
         return self.learned_prior.sample(n, self._encode_raw).to(model_device(self))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, C, H, W) -> mu_z, log_std_z (B, n_latent) and x_recon = mu_x (B, C, H, W), via z ~ q(z | x)."""
-        mu_z, log_std_z = self.encode(x)
-        z = mu_z + log_std_z.exp() * torch.randn_like(mu_z)  # the noise is N(0, I), whatever the prior
-        return mu_z, log_std_z, self.decoder(z)
+    @torch.no_grad()
+    def sample(self, n: int) -> np.ndarray:
+        """n images decoded from draws of the learned prior (decoder means), in [0, 1]: (n, C, H, W)."""
+        mu_x, _ = self.decode(self.sample_prior(n))
+        return to_image_scale(mu_x)
