@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     import dgm.data
 
     cells = [c.source for c in jupytext.read(args.chapter).cells if c.cell_type == "code"]
+    os.chdir(args.chapter.resolve().parent)  # where myst-nb runs a chapter's cells
     shell = InteractiveShell.instance(colors="NoColor")
     shell.run_cell("import dgm.experiments, dgm.data", store_history=False)
     if args.archive is not None:
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     for i, source in enumerate(cells, start=1):
         cell_start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()) as printed:  # the cells' output, the traceback
-            outcome = shell.run_cell(source, store_history=False, silent=True)
-        if not outcome.success:
+            outcome = shell.run_cell(source, store_history=False)  # displays its last expression, as a build
+        # a display whose formatting fails prints a traceback but leaves the cell a success
+        if not outcome.success or "Traceback (most recent call last)" in printed.getvalue():
             print(f"{args.chapter}: cell {i} of {len(cells)} failed:\n{source}\n", file=sys.stderr)
             print(printed.getvalue()[-5000:], file=sys.stderr)
             return 1

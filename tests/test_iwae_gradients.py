@@ -138,7 +138,7 @@ def _resident_mib() -> float:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
 def test_many_draws_do_not_grow_the_process():
-    # Without release_freed_memory, glibc's heap grew by about 2 MB per draw here (800 MB for 400):
+    # Without release_freed_memory, glibc's heap grew by about 2 MB per draw here (840 MB for 400):
     # the gpu profile's 4000 draws per K and estimator took the process to 22 GB.
     from dgm.training import release_freed_memory
 

@@ -155,10 +155,13 @@ def test_weekly_checks_links_and_the_newest_releases():
     links = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["links"]))
     assert "--builder linkcheck" in links
     newest = " ".join(s.get("run", "") for s in _steps(wf["jobs"]["newest-releases"]))
-    assert "requirements-newest.txt" in newest and "make test" in newest and "pip freeze" in newest
+    assert "requirements-newest.txt" in newest and "pytest --junitxml" in newest and "pip freeze" in newest
     assert "--no-deps -e ." in newest  # the book's own package, else no test can import it
-    report = next(s for s in _steps(wf["jobs"]["newest-releases"]) if "dgm.book.newest" in s.get("run", ""))
+    report = next(s for s in _steps(wf["jobs"]["newest-releases"]) if "book/newest.py" in s.get("run", ""))
     assert report["if"] == "always()" and "GITHUB_STEP_SUMMARY" in report["run"]
+    for test in re.findall(r"--deselect (\S+)", newest):  # each names a test that exists
+        path, name = test.split("::")
+        assert f"def {name}(" in (ROOT / path).read_text(), test
     ignore = CONFIG["sphinx"]["config"]["linkcheck_ignore"]
     assert 0 < len(ignore) <= 5  # a short allow-list
 

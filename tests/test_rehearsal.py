@@ -60,6 +60,7 @@ class _Counting(torch.nn.Module):
 
 
 def test_a_rehearsal_cuts_every_pass_and_says_so(monkeypatch):
+    monkeypatch.delenv("DGM_REHEARSAL", raising=False)
     batches = [torch.full((4, 1), float(i)) for i in range(10)]
     model = _Counting()
     train, test = train_model(model, batches, batches, epochs=3, lr=0.1)
@@ -80,6 +81,7 @@ def test_a_rehearsal_cuts_every_pass_and_says_so(monkeypatch):
 
 
 def test_a_rehearsal_never_shares_weights_or_cached_pages_with_a_real_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("DGM_REHEARSAL", raising=False)
     from dgm.book.build import fingerprint
     from dgm.checkpoints import load_or_train
 
@@ -100,7 +102,13 @@ def test_a_rehearsal_never_shares_weights_or_cached_pages_with_a_real_run(tmp_pa
 def _rehearse(chapters: list[str], archive: Path, env: dict[str, str], out: list) -> None:
     for chapter in chapters:
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "rehearse.py"), f"{chapter}.md", "--steps", str(STEPS)]
+            [
+                sys.executable,
+                str(ROOT / "tests" / "rehearse.py"),
+                str(ROOT / f"{chapter}.md"),
+                "--steps",
+                str(STEPS),
+            ]
             + ["--archive", str(archive)],
             cwd=ROOT,
             env=env,

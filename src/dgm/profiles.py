@@ -11,9 +11,10 @@ in a frozen dataclass and lists one value per profile in a :class:`ByProfile`, n
 experiment's code. Chapters call :func:`run_card` to show what actually ran.
 
 A *rehearsal* (``DGM_REHEARSAL=N``, a positive integer) runs a profile's settings unchanged (widths,
-batch sizes, data sizes) but cuts every pass over the data to its first ``N`` batches and every
-other loop of optimisation steps to ``N`` steps (:func:`rehearsal_steps`, :func:`rehearsed`): the
-``gpu`` profile then runs on a CPU in minutes, so that a shape, memory or settings error in it fails
+batch sizes, data sizes) but cuts every pass of :func:`dgm.training.train_model` over the data to its
+first ``N`` batches, and the loops that experiments mark with :func:`rehearsed` (draws, evaluation
+sets) to ``N`` steps; other loops (quadrature, EM, chi-square samples) run in full. The ``gpu``
+profile then runs on a CPU in minutes, so that a shape, memory or settings error in it fails
 the tests instead of the publish. Its numbers mean nothing, and the run card and notice say so.
 """
 

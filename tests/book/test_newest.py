@@ -103,5 +103,23 @@ def test_the_report_of_a_passing_run_and_of_a_run_that_never_tested(tmp_path, ca
     assert main(_files(tmp_path) + ["--junit", str(tmp_path / "missing.xml"), "--log", str(log)]) == 1
     text = capsys.readouterr().out
     assert "**The tests did not run**" in text and "No matching distribution found for torch==99" in text
+    files = _files(tmp_path)
+    (tmp_path / "newest.txt").write_text("")  # installing failed before pip freeze
+    assert main(files + ["--junit", str(tmp_path / "no.xml")]) == 1
+    text = capsys.readouterr().out
+    assert "installing failed" in text and "Gone" not in text
     with pytest.raises(SystemExit):
         main(["--lock", str(tmp_path / "nope.lock"), "--freeze", str(log), "--junit", str(passing)])
+
+
+def test_the_report_runs_as_a_script_with_the_standard_library_only(tmp_path):
+    # the weekly job runs it with the container's Python, which has neither torch nor the package
+    from bookutils import ROOT
+
+    script = ROOT / "src" / "dgm" / "book" / "newest.py"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(script)] + _files(tmp_path) + ["--junit", str(_junit(tmp_path))],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "**2 of 4 tests fail**" in proc.stdout, proc.stderr[-2000:]

@@ -37,10 +37,9 @@ from dgm.fingerprint import hash_source
 FINGERPRINT_NAME = ".jupyter_cache.fingerprint"
 #: What holds executed outputs under ``_build``: emptied together when the inputs changed.
 STALE_DIRS = (".jupyter_cache", ".doctrees", "jupyter_execute")
+
+
 #: Environment variables that change what a chapter computes.
-ENV_KEYS = ("DGM_PROFILE", "DGM_DATASET")
-
-
 def check_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The build's settings, validated (a ValueError naming the bad one): profile, data set, rehearsal."""
     from dgm.data import DATASET_ENV, IMAGE_DATASETS
@@ -141,13 +140,18 @@ def guard_cache(root: Path, build_dir: Path, environ: dict[str, str] | None = No
 
 
 def write_build_info(build_dir: Path, environ: dict[str, str] | None = None) -> Path:
-    """``build_dir/build-info.json``: this build's profile and data set (the notebook edition quotes it)."""
+    """``build_dir/build-info.json``: this build's profile, data set and rehearsal (the notebook edition
+    quotes the profile)."""
     import json
 
-    from dgm.profiles import current_profile
+    from dgm.profiles import current_profile, rehearsal_steps
 
     environ = dict(os.environ if environ is None else environ)
-    info = {"profile": current_profile(environ), "dataset": environ.get("DGM_DATASET", "").strip()}
+    info = {
+        "profile": current_profile(environ),
+        "dataset": environ.get("DGM_DATASET", "").strip(),
+        "rehearsal": rehearsal_steps(environ) or 0,  # steps per pass of a rehearsal; 0 for a real build
+    }
     path = Path(build_dir) / "build-info.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

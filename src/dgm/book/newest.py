@@ -1,10 +1,12 @@
 """The weekly report on the newest releases: what would change, and what would break, if the lock were raised.
 
 The weekly workflow installs the newest release of every direct dependency (``requirements.txt``
-without its pins) into a fresh environment, runs ``make test`` there with a JUnit report, and then
+without its pins) into a fresh environment, runs the tests there with a JUnit report, and then
 
-    python -m dgm.book.newest --lock requirements.lock --freeze newest-versions.txt \\
+    python src/dgm/book/newest.py --lock requirements.lock --freeze newest-versions.txt \\
         --junit newest-report.xml --log newest-test.log --out newest-report.md
+
+(any Python: the script needs only the standard library, so it reports even when installing failed)
 
 writes one Markdown page: every package whose version differs from the lock (locked -> newest),
 those that appeared or went away, the tests' counts, and each failing test with the first line of
@@ -20,7 +22,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dgm.book.lock import drop_local_label, parse_pins
+try:
+    from dgm.book.lock import drop_local_label, parse_pins
+except ImportError:  # run as a script by a Python without the book's environment (lock.py is stdlib only)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from lock import drop_local_label, parse_pins  # type: ignore[no-redef]
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def report_markdown(changes: VersionChanges, outcomes: Outcomes | None, log_tail: str = "") -> str:
+def report_markdown(changes: VersionChanges | None, outcomes: Outcomes | None, log_tail: str = "") -> str:
     """The report: the verdict first, then the tests' failures, then the version changes."""
     lines = ["# The newest releases against the lock", ""]
     if outcomes is None:
@@ -112,6 +118,9 @@ def report_markdown(changes: VersionChanges, outcomes: Outcomes | None, log_tail
             "`make lock` would raise the lock to the versions below.",
             "",
         ]
+    if changes is None:
+        lines += ["No list of installed packages (`pip freeze` wrote nothing): installing failed.", ""]
+        return "\n".join(lines)
     if changes.changed:
         lines += [
             f"{len(changes.changed)} packages differ from the lock:",
@@ -135,18 +144,20 @@ def report_markdown(changes: VersionChanges, outcomes: Outcomes | None, log_tail
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dgm.book.newest", description=__doc__.split("\n")[0])
     parser.add_argument("--lock", type=Path, required=True, help="requirements.lock")
-    parser.add_argument("--freeze", type=Path, required=True, help="pip freeze of the newest environment")
+    parser.add_argument(
+        "--freeze", type=Path, required=True, help="pip freeze of the newest environment (may be empty)"
+    )
     parser.add_argument(
         "--junit", type=Path, required=True, help="pytest's --junitxml report (may be missing)"
     )
     parser.add_argument("--log", type=Path, help="the tests' log, whose end is shown if they did not run")
     parser.add_argument("--out", type=Path, help="write the report here too (default: only print it)")
     args = parser.parse_args(argv)
-    for path in (args.lock, args.freeze):
-        if not path.is_file():
-            parser.error(f"{path}: no such file")
-    installed = {n: v for n, v in parse_pins(args.freeze.read_text()).items() if n not in ("pip", "wheel")}
-    changes = version_changes(parse_pins(args.lock.read_text()), installed)
+    if not args.lock.is_file():
+        parser.error(f"{args.lock}: no such file")
+    frozen = args.freeze.read_text() if args.freeze.is_file() else ""
+    installed = {n: v for n, v in parse_pins(frozen).items() if n not in ("pip", "wheel")}
+    changes = version_changes(parse_pins(args.lock.read_text()), installed) if installed else None
     outcomes = read_junit(args.junit) if args.junit.is_file() else None
     tail = ""
     if outcomes is None and args.log is not None and args.log.is_file():

@@ -89,9 +89,13 @@ def build_stamp(srcdir: str, environ: dict[str, str] | None = None, today: str |
         )
         today = when.strftime("%Y-%m-%d")
     what = f"commit <code>{html.escape(commit[:12])}</code>" if commit else "an uncommitted tree"
+    from dgm.profiles import rehearsal_steps
+
+    steps = rehearsal_steps(environ)
+    rehearsal = "" if steps is None else f" REHEARSAL: every pass over the data cut to {steps} steps."
     return (
         f'<p class="dgm-build-stamp">Built from {what} on {today} with the '
-        f"<code>{html.escape(current_profile(environ))}</code> execution profile.</p>"
+        f"<code>{html.escape(current_profile(environ))}</code> execution profile.{rehearsal}</p>"
     )
 
 
@@ -143,6 +147,7 @@ def structure_the_pdf(app, doctree, docname: str) -> None:
     """
     from docutils import nodes
     from sphinx import addnodes
+    from sphinx.util import texescape
 
     if app.builder.name != "latex" or docname != app.config.root_doc:
         return
@@ -154,9 +159,8 @@ def structure_the_pdf(app, doctree, docname: str) -> None:
         caption = toctree.get("caption")
         if caption and entries:
             first = files[entries[0]]
-            first.parent.insert(
-                first.parent.index(first), nodes.raw("", f"\\part{{{caption}}}\n", format="latex")
-            )
+            part = nodes.raw("", f"\\part{{{texescape.escape(caption)}}}\n", format="latex")
+            first.parent.insert(first.parent.index(first), part)
     root = next(iter(doctree.findall(nodes.section)), None)
     if root is None:
         return
