@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
 import io
 import json
 import os
@@ -27,14 +26,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _peak_rss_mib() -> int:
@@ -49,10 +40,10 @@ def _use_archive(archive: Path) -> None:
     """Make ``dgm.data.load_image_data`` (and every module that imported it) load ``archive``."""
     import dgm.data
     from dgm.cifar10 import CIFAR10
-    from dgm.downloads import RemoteFile
+    from dgm.downloads import RemoteFile, md5_of
 
     archive = archive.resolve()
-    source = RemoteFile(CIFAR10.filename, _md5(archive), (archive.as_uri(),), archive.stat().st_size)
+    source = RemoteFile(CIFAR10.filename, md5_of(archive), (archive.as_uri(),), archive.stat().st_size)
     original = dgm.data.load_image_data
     patched = functools.partial(original, dataset="cifar10", source=source, root=archive.parent)
     dgm.data.load_image_data = patched

@@ -51,6 +51,15 @@ def unit_variance_floor(bin_width: float = BIN_WIDTH) -> float:
     return -math.log2(math.erf(bin_width / (2 * math.sqrt(2))))
 
 
+IW_CHUNK = 64  # importance samples decoded at a time per image
+
+
+def images_per_step(k: int, batch_size: int = 500) -> int:
+    """How many images :func:`bits_per_dim` bounds at a time with ``k`` importance samples: at most
+    about ``batch_size`` decoded images at once (``k = 1``: ``batch_size`` images)."""
+    return max(1, batch_size // min(k, IW_CHUNK))
+
+
 @dataclass(frozen=True)
 class BitsPerDim:
     """An upper bound on -log2 P(x) / D over a data set; from the ELBO (k = 1) with its three parts.
@@ -101,8 +110,7 @@ def bits_per_dim(
         scale = n * n_dims * math.log(2)
         total = bits_per_dim_from_nats((recon_sum + kl_sum) / n, n_dims, bin_width)
         return BitsPerDim(total=total, recon=recon_sum / scale, kl=kl_sum / scale, discretisation=offset)
-    chunk = min(k, 64)
-    rows = max(1, batch_size // chunk)  # at most about batch_size decoded images at a time
+    chunk, rows = min(k, IW_CHUNK), images_per_step(k, batch_size)
     bound_sum = 0.0
     for i in range(0, n, rows):
         x = dequantize(data[i : i + rows], bin_width, generator)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dgm.elbo import elbo_terms
+from dgm.elbo import ELBOTerms, elbo_terms
 from dgm.gaussians import get_normal_KL
 from dgm.vae import ConvVAE, VAE2d, check_batch, model_device
 
@@ -38,6 +38,20 @@ def free_bits_kl(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
     if kl_dims.dim() != 1:
         raise ValueError(f"expected per-dimension KLs of shape (d,), got {tuple(kl_dims.shape)}")
     return torch.clamp(kl_dims, min=free_bits).sum()
+
+
+def free_bits_losses(terms: ELBOTerms, free_bits: float, beta: float = 1.0) -> dict[str, torch.Tensor]:
+    """Batch means of the ELBO's terms, ``elbo_loss = recon_loss + beta * kl_loss``, and
+    ``free_bits_loss = recon_loss + sum_j max(free_bits, KL_j)`` with KL_j averaged over the batch."""
+    recon_loss = terms.recon.mean()
+    kl_dims = terms.kl_dims.mean(dim=0)  # (d,): the batch's average KL of each dimension
+    kl_loss = kl_dims.sum()
+    return {
+        "elbo_loss": recon_loss + beta * kl_loss,
+        "recon_loss": recon_loss,
+        "kl_loss": kl_loss,
+        "free_bits_loss": recon_loss + free_bits_kl(kl_dims, free_bits),
+    }
 
 
 class FreeBitsVAE2d(VAE2d):
@@ -62,16 +76,7 @@ class FreeBitsVAE2d(VAE2d):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Negative ELBO, its terms and the free-bits objective, averaged over the batch."""
-        terms = elbo_terms(self, check_batch(x, (self.n_in,), self))
-        recon_loss = terms.recon.mean()
-        kl_dims = terms.kl_dims.mean(dim=0)  # (d,): the batch's average KL of each dimension
-        kl_loss = kl_dims.sum()
-        return {
-            "elbo_loss": recon_loss + kl_loss,
-            "recon_loss": recon_loss,
-            "kl_loss": kl_loss,
-            "free_bits_loss": recon_loss + free_bits_kl(kl_dims, self.free_bits),
-        }
+        return free_bits_losses(elbo_terms(self, check_batch(x, (self.n_in,), self)), self.free_bits)
 
 
 class FreeBitsConvVAE(ConvVAE):
@@ -93,10 +98,7 @@ class FreeBitsConvVAE(ConvVAE):
         self.free_bits = float(free_bits)
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = elbo_terms(self, x)
-        out = terms.losses(self.beta)
-        out["free_bits_loss"] = out["recon_loss"] + free_bits_kl(terms.kl_dims.mean(dim=0), self.free_bits)
-        return out
+        return free_bits_losses(elbo_terms(self, x), self.free_bits, self.beta)
 
 
 class AnnealedConvVAE(ConvVAE):

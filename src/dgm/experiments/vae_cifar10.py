@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from dgm.bits_per_dim import BitsPerDim, bits_per_dim, unit_variance_floor
+from dgm.bits_per_dim import BitsPerDim, bits_per_dim, images_per_step, unit_variance_floor
 from dgm.calibration import CalibratedConvVAE, calibrate
 from dgm.checkpoints import Trained, load_or_train
 from dgm.data import ImageData, load_image_data, to_model_scale
@@ -320,7 +320,7 @@ def run(
     # every test image; in a rehearsal (dgm.profiles) the first few batches
     test_x = prep.test_x[: rehearsed(len(prep.test_x), per_step=settings.eval_batch_size)]
     bpd_unit = bits_per_dim(main.model, test_x, batch_size=settings.eval_batch_size)
-    rows = max(1, settings.eval_batch_size // min(settings.bpd_k, 64))  # bits_per_dim's images per step
+    rows = images_per_step(settings.bpd_k, settings.eval_batch_size)
     iw_x = test_x[: rehearsed(len(test_x), per_step=rows)]  # k times the work of each image
     bpd_unit_k = bits_per_dim(main.model, iw_x, k=settings.bpd_k, batch_size=settings.eval_batch_size)
     posthoc = calibrate(main.model, prep.train_x[: settings.calibration_images])
