@@ -39,7 +39,6 @@ FINGERPRINT_NAME = ".jupyter_cache.fingerprint"
 STALE_DIRS = (".jupyter_cache", ".doctrees", "jupyter_execute")
 
 
-#: Environment variables that change what a chapter computes.
 def check_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The build's settings, validated (a ValueError naming the bad one): profile, data set, rehearsal."""
     from dgm.data import DATASET_ENV, IMAGE_DATASETS
