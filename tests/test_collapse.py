@@ -5,7 +5,17 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from dgm.collapse import FreeBitsVAE2d, free_bits_kl, get_latent_stats, kl_per_dimension
+from dgm.collapse import (
+    FreeBitsVAE2d,
+    active_directions,
+    active_units,
+    free_bits_kl,
+    get_latent_stats,
+    kl_per_dimension,
+    kl_per_dimension_to_prior,
+    posterior_mean_covariance,
+    posterior_means,
+)
 from dgm.data import generate_2d_data
 from dgm.vae import VAE2d
 
@@ -159,3 +169,96 @@ def test_annealing_raises_the_kl_weight_linearly_over_training_steps_only():
     assert int(state["steps_done"]) == 5  # saved with the weights
     with pytest.raises(ValueError, match="warmup_steps"):
         AnnealedConvVAE((3, 8, 8), 4, warmup_steps=0)
+
+
+# --------------------------------------------------------------------------- any model's latent use
+
+
+class _Encoded(torch.nn.Module):
+    """A model whose 'images' are indices: encode(x) returns the stored (mu, log_std) of rows x."""
+
+    def __init__(self, mu, log_std, mixture=None, flow=None):
+        super().__init__()
+        self.mu, self.log_std, self.mixture, self.flow = mu, log_std, mixture, flow
+        if mixture is not None:
+            self.prior_mixture = lambda: self.mixture
+            self.log_prior = lambda z: z.sum(dim=-1) * 0  # present, as on a PriorVAE; not used here
+        if flow is not None:
+            self.sample_posterior = flow
+
+    def encode(self, x):
+        idx = x[:, 0].long()
+        return self.mu[idx], self.log_std[idx]
+
+
+def _indices(n):
+    return torch.arange(n, dtype=torch.float32)[:, None].expand(n, 2)
+
+
+def test_kl_to_the_prior_marginal_against_quadrature():
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
+    g = torch.Generator().manual_seed(0)
+    mu, log_std = torch.randn(6, 2, generator=g), 0.3 * torch.randn(6, 2, generator=g) - 0.5
+    means, log_stds = torch.randn(3, 2, generator=g) * 2, 0.2 * torch.randn(3, 2, generator=g)
+    weights = torch.tensor([0.5, 0.3, 0.2])
+    model = _Encoded(mu, log_std, (means, log_stds, weights.log()))
+    x = _indices(6)
+    expected = np.zeros(2)
+    w, ms, ss = weights.numpy(), means.numpy(), log_stds.exp().numpy()
+    for j in range(2):
+        for i in range(6):
+            m, s = float(mu[i, j]), float(log_std[i, j].exp())
+
+            def f(z, m=m, s=s, j=j):
+                log_p = np.log(np.sum(w * norm.pdf(z, ms[:, j], ss[:, j])))
+                return norm.pdf(z, m, s) * (norm.logpdf(z, m, s) - log_p)
+
+            expected[j] += quad(f, m - 12 * s, m + 12 * s, limit=200)[0] / 6
+    got = kl_per_dimension_to_prior(model, x, n_samples=20_000, batch_size=4)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0.03, atol=0.01)
+    # with the standard prior: the closed form of torch.distributions, batch by batch
+    plain = _Encoded(mu, log_std)
+    ref = kl_divergence(Normal(mu, log_std.exp()), Normal(0.0, 1.0)).mean(dim=0).double()
+    torch.testing.assert_close(kl_per_dimension_to_prior(plain, x, batch_size=4), ref)
+
+
+def test_kl_to_the_prior_marginal_refuses_what_it_cannot_compute():
+    mu = torch.zeros(3, 2)
+    flow = _Encoded(mu, mu, flow=lambda m, s, eps: (m + eps, eps.sum(-1)))
+    with pytest.raises(ValueError, match="flow's posterior marginals"):
+        kl_per_dimension_to_prior(flow, _indices(3))
+    unknown = _Encoded(mu, mu)
+    unknown.log_prior = lambda z: z.sum(dim=-1)
+    with pytest.raises(ValueError, match="prior_mixture"):
+        kl_per_dimension_to_prior(unknown, _indices(3))
+
+
+def test_a_flows_posterior_mean_variance_has_its_sampling_noise_removed():
+    # q(z | x): z = m_x + eps + (eps^2 - 1) / 2, of mean m_x and variance 1 + 1/2 in each dimension,
+    # with Cov_x(m_x) = diag(1, 0.05, 0) by construction; 8 draws per x.
+    g = torch.Generator().manual_seed(1)
+    n = 4000
+    m = torch.randn(n, 3, generator=g) * torch.tensor([1.0, 0.05**0.5, 0.0])
+    model = _Encoded(m, torch.zeros(n, 3), flow=lambda mu, s, eps: (mu + eps + (eps**2 - 1) / 2, eps.sum(-1)))
+    x = _indices(n)
+    cov = posterior_mean_covariance(model, x, n_samples=8, batch_size=1000)
+    exact = torch.cov(m.double().T)
+    torch.testing.assert_close(
+        cov, exact, atol=0.02, rtol=0
+    )  # without the correction: + 1.5 / 8 on the diagonal
+    means, error = posterior_means(model, x, n_samples=8, batch_size=1000)
+    torch.testing.assert_close(
+        torch.diagonal(error), torch.full((3,), 1.5 / 8, dtype=torch.float64), atol=0.01, rtol=0
+    )
+    count, var = active_units(model, x, n_samples=8)
+    assert count == 2 and var[2].abs() < 0.01
+    assert active_directions(model, x, n_samples=8) == 2
+    gaussian = _Encoded(m, torch.zeros(n, 3))  # no flow: the encoder's mean, exact
+    assert torch.equal(posterior_means(gaussian, x)[0], m.double())
+    assert active_units(gaussian, x)[0] == 2
+    with pytest.raises(ValueError, match="n_samples >= 2"):
+        posterior_means(model, x, n_samples=1)
+    with pytest.raises(ValueError, match="at least two"):
+        posterior_mean_covariance(model, x[:1])

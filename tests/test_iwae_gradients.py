@@ -9,7 +9,8 @@ import os
 import pytest
 import torch
 
-from dgm.iwae_gradients import active_units, gradient_draws, iwae_loss, mean_difference_z, snr, surrogates
+from dgm.collapse import active_units
+from dgm.iwae_gradients import gradient_draws, iwae_loss, mean_difference_z, snr, surrogates
 from dgm.quadrature import quadrature_elbo
 from dgm.significance import z_threshold
 from dgm.vae import VAE2d

@@ -95,6 +95,7 @@ CHAPTERS = {
     "iwae_bound": "book/vae/iwae_bound.md",
     "iwae_training": "book/vae/iwae_training.md",
     "vae_cifar10": "book/vae/vae_cifar10.md",
+    "better_priors": "book/vae/better_priors.md",
 }
 
 

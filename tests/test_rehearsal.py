@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dgm.experiments import iwae_bound, iwae_training, vae_2d, vae_cifar10
+from dgm.experiments import better_priors, iwae_bound, iwae_training, vae_2d, vae_cifar10
 from dgm.profiles import RunLog, rehearsal_steps, rehearsed, run_card, smoke_notice
 from dgm.training import train_model
 
@@ -33,6 +33,8 @@ def test_the_gpu_settings_keep_the_homework_limits():
     assert s.epochs < 16 and s.lr < 1e-3 and 128 < s.n_latent < 1024
     assert all(0.1 < beta < 10 for beta in (s.beta, *s.betas))
     assert s.n_train is None and s.n_test is None  # the full data
+    for b in (better_priors.SETTINGS.gpu.budget, better_priors.SETTINGS.gpu.iwae_budget):  # the same limits
+        assert b.epochs < 16 and b.lr < 1e-3 and 128 < b.n_latent < 1024 and b.n_train is None
     # Task 2: EPOCHS < 10, LR < 1e-2, for the 2d chapter and the chapters that reuse its settings
     for two_d in (vae_2d.SETTINGS.gpu, iwae_bound.SETTINGS.gpu.vae2d, iwae_training.SETTINGS.gpu.vae2d):
         assert two_d.epochs < 10 and two_d.lr < 1e-2
@@ -164,3 +166,6 @@ def test_every_chapter_runs_in_a_rehearsal_of_the_gpu_profile(tmp_path, capsys):
     assert cifar["images"] == "CIFAR-10, 50000 train / 10000 test images (archive MD5 verified)"
     assert len(cifar["trainings"]) == len(vae_cifar10.SETTINGS.gpu.betas) + 1  # and the calibrated one
     assert report["book/vae/vae_2d"]["trainings"] == ["univariate", "multivariate", "free_bits"]
+    methods = [f"better_{key}" for key in better_priors.KEYS.values()]
+    iwae = [f"iwae_conv_k{k}" for k in better_priors.SETTINGS.gpu.iwae_ks]
+    assert report["book/vae/better_priors"]["trainings"] == methods + iwae

@@ -9,6 +9,10 @@ it has every reason to put information in the latent. *KL annealing* (Bowman et 
 instead weights the KL term by beta_t, raised linearly from 0 to 1 over the first training steps,
 so that the decoder learns to use z before the KL term pulls q(z | x) to the prior.
 :class:`FreeBitsConvVAE` and :class:`AnnealedConvVAE` are the two remedies on the image model.
+
+Two measures work for every model of the package, a learned prior or a flow included:
+:func:`active_units` (Burda et al. 2016: Cov_x(E_q[z_j | x]) above 0.01) and
+:func:`kl_per_dimension_to_prior`, KL(q(z_j | x) || p(z_j)) with p(z_j) the prior's marginal.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 
 from dgm.elbo import ELBOTerms, elbo_terms
-from dgm.gaussians import get_normal_KL
+from dgm.gaussians import get_normal_KL, get_normal_nll
 from dgm.vae import ConvVAE, VAE2d, check_batch, model_device
 
 
@@ -171,3 +175,118 @@ def get_latent_stats(
         encode = getattr(model, "encode", None) or (lambda x: model(x)[:2])
         mu_z, log_std_z = encode(data[idx].to(device))
     return mu_z.cpu().numpy(), log_std_z.exp().cpu().numpy()
+
+
+# --------------------------------------------------------------------------- any model's latent use
+
+
+POSTERIOR_DRAWS = 128  # draws of q(z | x) per example that estimate a flow's posterior mean
+
+
+def posterior_means(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    n_samples: int = POSTERIOR_DRAWS,
+    batch_size: int = 500,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """E_q[z | x] of each example x (B, ...), and the covariance of its estimation error: (B, d) and
+    (d, d), float64.
+
+    For a Gaussian posterior E_q[z | x] is the encoder's mean, exact (the error is zero). For a flow
+    (``sample_posterior``) it is the average m_x of ``n_samples`` draws of q(z | x), whose error has
+    covariance Cov_q(z | x) / n_samples; the average of that over the examples is returned, estimated
+    from the same draws (each x's sample covariance, unbiased).
+    """
+    if x.dim() < 2 or len(x) == 0:
+        raise ValueError(f"need a non-empty batch of examples, got shape {tuple(x.shape)}")
+    flow = getattr(model, "sample_posterior", None)
+    if flow is not None and n_samples < 2:
+        raise ValueError(f"a flow's posterior mean needs n_samples >= 2 draws, got {n_samples}")
+    generator = torch.Generator().manual_seed(seed)
+    means, within = [], 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            mu_z, log_std_z = model.encode(x[i : i + batch_size])
+            if flow is None:
+                means.append(mu_z.double())
+                continue
+            eps = torch.randn((n_samples, *mu_z.shape), generator=generator, dtype=mu_z.dtype).to(mu_z.device)
+            z = flow(mu_z, log_std_z, eps)[0].double()  # (S, b, d)
+            means.append(z.mean(dim=0))
+            centred = z - means[-1]
+            within = within + torch.einsum("sbi,sbj->ij", centred, centred) / (n_samples - 1)
+    m = torch.cat(means)
+    if flow is None:
+        return m, torch.zeros(m.shape[1], m.shape[1], dtype=m.dtype, device=m.device)
+    return m, within / (len(m) * n_samples)
+
+
+def posterior_mean_covariance(model: torch.nn.Module, x: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Cov_x(E_q[z | x]) over the examples x (B, ...), B >= 2: (d, d), float64.
+
+    From :func:`posterior_means` (``kwargs`` go there): the covariance of the estimated means less the
+    average covariance of their estimation error, which would otherwise add to it.
+    """
+    if len(x) < 2:
+        raise ValueError(f"a covariance over examples needs at least two, got {len(x)}")
+    return covariance_of_means(*posterior_means(model, x, **kwargs))
+
+
+def covariance_of_means(means: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
+    """The covariance of estimated posterior means (B, d) over the examples, less the average
+    covariance (d, d) of their estimation error (:func:`posterior_means`): (d, d)."""
+    return torch.cov(means.T).reshape(means.shape[1], means.shape[1]) - error
+
+
+def active_units(
+    model: torch.nn.Module, x: torch.Tensor, threshold: float = 0.01, **kwargs
+) -> tuple[int, torch.Tensor]:
+    """Burda et al.'s active units: the number of dimensions j with Cov_x(E_q[z_j | x]) > threshold,
+    and those variances (d,). ``kwargs`` go to :func:`posterior_mean_covariance`."""
+    var = torch.diagonal(posterior_mean_covariance(model, x, **kwargs))
+    return int((var > threshold).sum()), var
+
+
+def active_directions(model: torch.nn.Module, x: torch.Tensor, threshold: float = 0.01, **kwargs) -> int:
+    """Directions of the latent space the posterior means use: eigenvalues of Cov_x(E_q[z | x]) above
+    ``threshold``. Unlike :func:`active_units` (per coordinate), it does not change when the code is
+    rotated."""
+    return int((torch.linalg.eigvalsh(posterior_mean_covariance(model, x, **kwargs)) > threshold).sum())
+
+
+def kl_per_dimension_to_prior(
+    model: torch.nn.Module, x: torch.Tensor, n_samples: int = 16, batch_size: int | None = None, seed: int = 0
+) -> torch.Tensor:
+    """KL(q(z_j | x) || p(z_j)) averaged over the examples x (B, ...), per dimension j: (d,), float64.
+
+    p(z_j) is the prior's marginal in dimension j. For N(0, I) this is :func:`kl_per_dimension`, in
+    closed form; for a learned prior that is a mixture of diagonal Gaussians (``prior_mixture``), the
+    marginal is a mixture of 1-d Gaussians and the KL is estimated with ``n_samples`` draws of
+    q(z_j | x) per example. A flow's marginals q(z_j | x) have no closed form: refused.
+    ``batch_size`` examples are encoded at a time (default: about 2^22 numbers of each mixture step).
+    """
+    if hasattr(model, "sample_posterior"):
+        raise ValueError("a flow's posterior marginals q(z_j | x) have no closed form; use active_units")
+    mixture = getattr(model, "prior_mixture", None)
+    if mixture is None and hasattr(model, "log_prior"):
+        raise ValueError("the learned prior's marginals are unknown: the model needs prior_mixture()")
+    generator = torch.Generator().manual_seed(seed)
+    if batch_size is None:
+        size = 1 if mixture is None else n_samples * mixture()[0].numel()  # S * C * d per example
+        batch_size = max(1, 2**22 // size)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            mu_z, log_std_z = (t.double() for t in model.encode(x[i : i + batch_size]))
+            if mixture is None:
+                total = total + get_normal_KL(mu_z, log_std_z).sum(dim=0)
+                continue
+            means, log_stds, log_weights = (t.double() for t in mixture())  # (C, d), (C, d), (C,)
+            eps = torch.randn((n_samples, *mu_z.shape), generator=generator, dtype=mu_z.dtype).to(mu_z.device)
+            z = mu_z + log_std_z.exp() * eps  # (S, b, d)
+            log_q = -get_normal_nll(z, mu_z, log_std_z)
+            zc = z[..., None].expand(*z.shape, len(log_weights))  # (S, b, d, C): each z_j against each c
+            per_component = -get_normal_nll(zc, means.T, log_stds.T) + log_weights
+            total = total + (log_q - torch.logsumexp(per_component, dim=-1)).mean(dim=0).sum(dim=0)
+    return total / len(x)

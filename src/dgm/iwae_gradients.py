@@ -10,7 +10,7 @@ and for the encoder's parameters its signal-to-noise ratio falls like 1/sqrt(K) 
 estimator (DReG, Tucker et al. 2019) replaces the encoder's part by
 sum_k w~_k^2 d log w_k / dz_k dz_k / dphi, with the same expectation, and its signal-to-noise ratio
 does not fall. :func:`gradient_draws` and :func:`snr`
-measure both.
+measure both. :class:`IWAEConvVAE` is the image VAE trained on L_K.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from dgm.iwae import iwae_bound, log_importance_weights
 from dgm.training import release_freed_memory
+from dgm.vae import ConvVAE
 
 ESTIMATORS = ("iwae", "dreg")
 
@@ -125,20 +126,21 @@ def gradient_snr(
     return GradientSNR(encoder=snr(enc), decoder=snr(dec))
 
 
-def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
-    """Burda et al.'s active units: the number of dimensions j with Cov_x(E_q[z_j | x]) > threshold,
-    and those variances (d,)."""
-    with torch.no_grad():
-        mu_z, _ = model.encode(x)
-    var = mu_z.double().var(dim=0)
-    return int((var > threshold).sum()), var
+class IWAEConvVAE(ConvVAE):
+    """:class:`ConvVAE` trained on ``iwae_loss``, the batch mean of -L_k; the ELBO's terms are monitored."""
 
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        n_latent: int,
+        beta: float = 1,
+        channels: tuple[int, ...] = (32, 64, 128, 256),
+        k: int = 1,
+    ) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        super().__init__(input_shape, n_latent, beta, channels)
+        self.k = k
 
-def active_directions(model: nn.Module, x: torch.Tensor, threshold: float = 0.01) -> int:
-    """Directions of the latent space the encoder's means use: eigenvalues of Cov_x(E_q[z | x]) above
-    ``threshold``. Unlike :func:`active_units` (per coordinate), it does not change when the code is
-    rotated."""
-    with torch.no_grad():
-        mu_z, _ = model.encode(x)
-    cov = torch.cov(mu_z.double().T).reshape(mu_z.shape[1], mu_z.shape[1])
-    return int((torch.linalg.eigvalsh(cov) > threshold).sum())
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {**super().loss(x), "iwae_loss": iwae_loss(self, x, self.k)}

@@ -27,6 +27,7 @@ from dgm.gaussians import get_normal_nll
 from dgm.vae import ConvVAE, model_device
 
 Encode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Mixture = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # means, log_stds (C, d); log_weights (C,)
 
 
 def mixture_log_prob(z: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor, log_weights: torch.Tensor):
@@ -66,14 +67,19 @@ class MixturePrior(nn.Module):
         self.log_stds = nn.Parameter(torch.zeros(n_components, n_latent))
         self.logits = nn.Parameter(torch.zeros(n_components))
 
+    def mixture(self, encode: Encode | None = None) -> Mixture:
+        """The components' means and log standard deviations (C, d) and log weights (C,).
+        ``encode`` is not used (the VampPrior's needs it)."""
+        return self.means, self.log_stds, torch.log_softmax(self.logits, dim=0)
+
     def log_prob(self, z: torch.Tensor, encode: Encode | None = None) -> torch.Tensor:
-        """log p(z): (..., d) -> (...). ``encode`` is not used (the VampPrior's needs it)."""
-        return mixture_log_prob(z, self.means, self.log_stds, torch.log_softmax(self.logits, dim=0))
+        """log p(z): (..., d) -> (...)."""
+        return mixture_log_prob(z, *self.mixture())
 
     @torch.no_grad()
     def sample(self, n: int, encode: Encode | None = None) -> torch.Tensor:
         """n draws of p(z): (n, d)."""
-        return _sample_mixture(n, self.means, self.log_stds, torch.log_softmax(self.logits, dim=0))
+        return _sample_mixture(n, *self.mixture())
 
 
 class VampPrior(nn.Module):
@@ -96,20 +102,21 @@ class VampPrior(nn.Module):
         """The means and log standard deviations of the components, q(z | u_c): (C, d) each."""
         return encode(self.pseudo_inputs)
 
+    def mixture(self, encode: Encode | None = None) -> Mixture:
+        """The components' means and log standard deviations (C, d) and log weights (C,), equal."""
+        if encode is None:
+            raise ValueError("the VampPrior needs the encoder: pass encode")
+        means, log_stds = self.components(encode)
+        return means, log_stds, self._log_weights(means)
+
     def log_prob(self, z: torch.Tensor, encode: Encode | None = None) -> torch.Tensor:
         """log p(z): (..., d) -> (...)."""
-        if encode is None:
-            raise ValueError("the VampPrior's density needs the encoder: log_prob(z, encode)")
-        means, log_stds = self.components(encode)
-        return mixture_log_prob(z, means, log_stds, self._log_weights(means))
+        return mixture_log_prob(z, *self.mixture(encode))
 
     @torch.no_grad()
     def sample(self, n: int, encode: Encode | None = None) -> torch.Tensor:
         """n draws of p(z): (n, d)."""
-        if encode is None:
-            raise ValueError("sampling the VampPrior needs the encoder: sample(n, encode)")
-        means, log_stds = self.components(encode)
-        return _sample_mixture(n, means, log_stds, self._log_weights(means))
+        return _sample_mixture(n, *self.mixture(encode))
 
 
 PRIORS = ("mixture", "vamp")
@@ -148,6 +155,10 @@ class PriorVAE(ConvVAE):
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) of the learned prior: (..., n_latent) -> (...)."""
         return self.learned_prior.log_prob(z, self._encode_raw)
+
+    def prior_mixture(self) -> Mixture:
+        """The learned prior as a mixture of diagonal Gaussians: means, log_stds (C, d), log_weights (C,)."""
+        return self.learned_prior.mixture(self._encode_raw)
 
     def sample_prior(self, n: int) -> torch.Tensor:
         """n draws of the learned prior p(z): (n, n_latent), on the model's device."""

@@ -3,7 +3,7 @@
 Settings per execution profile are in :data:`SETTINGS`. :func:`run` loads the images
 (:func:`dgm.data.load_image_data`), trains the main model, the beta sweep and the calibrated
 decoder, and evaluates them; :meth:`CifarResult.chapter_values` is every number the chapter states.
-Each training goes through :func:`dgm.checkpoints.load_or_train`, keyed on the settings, the
+Each training goes through :func:`dgm.image_training.fit_image_model`, keyed on the settings, the
 data's fingerprint and the model source, so an unchanged rebuild reuses the weights.
 """
 
@@ -17,15 +17,13 @@ import torch
 
 from dgm.bits_per_dim import BitsPerDim, bits_per_dim, images_per_step, unit_variance_floor
 from dgm.calibration import CalibratedConvVAE, calibrate
-from dgm.checkpoints import Trained, load_or_train
-from dgm.data import ImageData, load_image_data, to_model_scale
+from dgm.checkpoints import Trained
+from dgm.data import load_image_data
 from dgm.gaussians import LOG_2PI
-from dgm.jupyter import kernel_shell
-from dgm.loaders import TensorLoader
-from dgm.profiles import ByProfile, RunLog, default_device, rehearsed
+from dgm.image_training import Prepared, Schedule, fit_image_model, prepare
+from dgm.profiles import ByProfile, RunLog, rehearsed
 from dgm.reconstruction import ReconstructionError, reconstruction_error
 from dgm.tables import Table
-from dgm.training import Losses, train_model
 from dgm.vae import ConvVAE
 
 
@@ -100,32 +98,6 @@ SETTINGS = ByProfile(
 )
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """The chapter's data on its device, on the model's scale, with the identity checkpoints use."""
-
-    data: ImageData
-    train_x: torch.Tensor  # (N, C, H, W) in [-1, 1]
-    test_x: torch.Tensor
-    fingerprint: str
-    device: torch.device
-
-
-def prepare(
-    data: ImageData, settings: CifarVAESettings, device: torch.device | str | None = None
-) -> Prepared:
-    """Take the settings' subset of ``data`` and put it on ``device`` as one tensor per split."""
-    device = torch.device(default_device() if device is None else device)
-    data = data.subset(settings.n_train, settings.n_test)
-    return Prepared(
-        data,
-        to_model_scale(data.train, device),
-        to_model_scale(data.test, device),
-        data.fingerprint(),
-        device,
-    )
-
-
 def train_conv_vae(
     prep: Prepared,
     settings: CifarVAESettings,
@@ -138,46 +110,15 @@ def train_conv_vae(
 
     ``use_tqdm`` (default: in a notebook) shows a progress bar; the training is recorded in ``log``.
     """
-    use_tqdm = kernel_shell() is not None if use_tqdm is None else use_tqdm
     cls = CalibratedConvVAE if calibrated else ConvVAE
     name = f"{'calibrated' if calibrated else 'conv'}_vae_beta{beta:g}"
     torch.manual_seed(settings.seed)
-    model = cls(tuple(prep.train_x.shape[1:]), settings.n_latent, beta, settings.channels).to(prep.device)
-    config = {
-        "settings": settings.training_config(),
-        "beta": beta,
-        "model": cls.__name__,
-        "data": prep.fingerprint,
-    }
-
-    def fit(m: torch.nn.Module) -> tuple[Losses, Losses]:
-        train = TensorLoader(prep.train_x, settings.batch_size, shuffle=True, seed=settings.seed)
-        test = TensorLoader(prep.test_x, settings.eval_batch_size)
-        return train_model(
-            m,
-            train,
-            test,
-            epochs=settings.epochs,
-            lr=settings.lr,
-            loss_key="elbo_loss",
-            use_tqdm=use_tqdm,
-            device=prep.device,
-        )
-
-    trained = load_or_train(name, config, model, fit)
-    if log is not None:
-        log.record(name, settings.epochs, trained.wall_time_s, loaded=trained.loaded)
-    return trained
-
-
-def training_curves(trained: Trained, key: str = "elbo_loss") -> dict[str, tuple[np.ndarray, list[float]]]:
-    """Per-step training and per-epoch test values of ``key``, both against epochs."""
-    train, test = trained.train_losses[key], trained.test_losses[key]
-    steps_per_epoch = len(train) / (len(test) - 1)
-    return {
-        "train (per step)": (np.arange(1, len(train) + 1) / steps_per_epoch, train),
-        "test": (np.arange(len(test)), test),
-    }
+    model = cls(tuple(prep.train_x.shape[1:]), settings.n_latent, beta, settings.channels)
+    schedule = Schedule(
+        settings.batch_size, settings.epochs, settings.lr, settings.seed, settings.eval_batch_size
+    )
+    config = {"settings": settings.training_config(), "beta": beta}
+    return fit_image_model(prep, name, model, schedule, config, log=log, use_tqdm=use_tqdm)
 
 
 @dataclass(frozen=True)

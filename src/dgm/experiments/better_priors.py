@@ -1,0 +1,325 @@
+"""The chapter "Better priors and posteriors": one budget, five ways to train the image VAE, and IWAE.
+
+Settings per execution profile are in :data:`SETTINGS`. :func:`run` loads the CIFAR-10 chapter's
+images (with their labels), trains the standard :class:`dgm.vae.ConvVAE` and four variants with the
+same data, network and training budget (:data:`METHODS`), and evaluates each: bits per dimension
+from the ELBO and from L_K, rate and distortion, active units, the per-dimension KL, the codes of the
+test images and samples. It then trains the image VAE on L_K for several K
+(:class:`dgm.iwae_gradients.IWAEConvVAE`), with a budget of its own: a step decodes K samples per image.
+:meth:`BetterPriorsResult.chapter_values` is every number the chapter states.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from dgm.bits_per_dim import images_per_step, unit_variance_floor
+from dgm.checkpoints import Trained
+from dgm.collapse import (
+    POSTERIOR_DRAWS,
+    AnnealedConvVAE,
+    FreeBitsConvVAE,
+    kl_per_dimension_to_prior,
+)
+from dgm.data import load_image_data
+from dgm.evaluation import ImageModelReport, evaluate_image_model
+from dgm.flows import IAFVAE
+from dgm.gaussians import LOG_2PI
+from dgm.image_training import ImageBudget, Prepared, fit_image_model, prepare
+from dgm.iwae_gradients import IWAEConvVAE
+from dgm.priors import PriorVAE
+from dgm.profiles import ByProfile, RunLog, rehearsed
+from dgm.tables import Table
+from dgm.vae import ConvVAE
+
+#: the table's rows, in order: the standard VAE, then one remedy each
+METHODS = ("standard", "KL annealing", "free bits", "VampPrior", "IAF")
+#: their glue names' prefixes
+KEYS = {"standard": "std", "KL annealing": "anneal", "free bits": "fb", "VampPrior": "vamp", "IAF": "iaf"}
+
+
+@dataclass(frozen=True)
+class Remedies:
+    """What sets the four variants of the standard VAE apart."""
+
+    warmup: float  # KL annealing: the fraction of the training steps over which beta_t rises to 1
+    free_bits: float  # nats per latent dimension
+    n_components: int  # the VampPrior's pseudo-inputs
+    iaf_steps: int
+    iaf_hidden: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.warmup <= 1 or self.free_bits < 0:
+            raise ValueError(f"need 0 < warmup <= 1 and free_bits >= 0, got {self.warmup}, {self.free_bits}")
+
+
+@dataclass(frozen=True)
+class BetterPriorsSettings:
+    """What the chapter trains and measures."""
+
+    budget: ImageBudget  # the five methods'
+    remedies: Remedies
+    eval_k: int  # importance samples of the table's bits per dimension
+    eval_n_test: int  # the first test images: every figure of the table is on them
+    iwae_budget: ImageBudget  # training with L_K: K decodings per image and step
+    iwae_eval_k: int  # the test log-likelihood estimate L_K of the IWAE comparison
+    iwae_eval_n_test: int
+    iwae_ks: tuple[int, ...] = (1, 5, 50)
+    n_samples: int = 36  # samples shown per model
+    active_threshold: float = 0.01  # Burda et al.'s criterion for an active unit
+    seed: int = 0
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        if not self.iwae_ks or list(self.iwae_ks) != sorted(set(self.iwae_ks)) or self.iwae_ks[0] != 1:
+            raise ValueError(f"iwae_ks must be increasing integers starting at 1, got {self.iwae_ks}")
+
+
+SETTINGS = ByProfile(
+    # Seconds: a few hundred patches, a tiny network; checks that everything runs.
+    smoke=BetterPriorsSettings(
+        budget=ImageBudget(512, 256, (8, 16, 16, 32), 16, 64, 2, 2e-3),
+        remedies=Remedies(0.5, 0.1, 10, 2, 32),  # warmup, free bits, C, IAF steps, hidden
+        eval_k=10,
+        eval_n_test=64,
+        iwae_budget=ImageBudget(128, 64, (8, 16, 16, 32), 16, 64, 1, 2e-3),
+        iwae_eval_k=100,
+        iwae_eval_n_test=16,
+    ),
+    # Three minutes on 2 CPU cores: 4000 training images, a small network, 3 epochs for the five
+    # methods; for training with L_K (K = 50: 50 decodings per image and step), 768 images, 2 epochs.
+    cpu=BetterPriorsSettings(
+        budget=ImageBudget(4000, 1000, (8, 16, 32, 64), 32, 64, 3, 2e-3),
+        remedies=Remedies(0.5, 0.1, 50, 2, 64),  # warmup, free bits, C, IAF steps, hidden
+        eval_k=50,
+        eval_n_test=400,
+        iwae_budget=ImageBudget(768, 400, (8, 16, 32, 64), 32, 64, 2, 2e-3),
+        iwae_eval_k=1000,
+        iwae_eval_n_test=32,
+    ),
+    # The CIFAR-10 chapter's data and network; its limits (EPOCHS < 16, LR < 1e-3).
+    gpu=BetterPriorsSettings(
+        budget=ImageBudget(None, None, (32, 64, 128, 256), 256, 128, 15, 5e-4),
+        remedies=Remedies(0.3, 0.1, 500, 2, 512),  # warmup, free bits, C, IAF steps, hidden
+        eval_k=500,
+        eval_n_test=5000,
+        iwae_budget=ImageBudget(None, None, (32, 64, 128, 256), 256, 128, 10, 5e-4),
+        iwae_eval_k=5000,
+        iwae_eval_n_test=2000,
+    ),
+)
+
+
+def build(method: str, shape: tuple[int, int, int], s: BetterPriorsSettings, n_train: int):
+    """The model of ``method`` (untrained), the loss it is trained on, and what sets it apart: its
+    settings, for the checkpoint's key."""
+    b, r = s.budget, s.remedies
+    common = (shape, b.n_latent, 1.0, b.channels)
+    if method == "standard":
+        return ConvVAE(*common), "elbo_loss", {}
+    if method == "KL annealing":
+        steps = max(1, round(r.warmup * b.epochs * math.ceil(n_train / b.batch_size)))
+        return AnnealedConvVAE(*common, warmup_steps=steps), "annealed_loss", {"warmup_steps": steps}
+    if method == "free bits":
+        return FreeBitsConvVAE(*common, free_bits=r.free_bits), "free_bits_loss", {"kappa": r.free_bits}
+    if method == "VampPrior":
+        return PriorVAE(*common, kind="vamp", n_components=r.n_components), "elbo_loss", {"C": r.n_components}
+    if method == "IAF":
+        extra = {"steps": r.iaf_steps, "hidden": r.iaf_hidden}
+        return IAFVAE(*common, n_steps=r.iaf_steps, hidden=r.iaf_hidden), "elbo_loss", extra
+    raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+
+
+def train_method(prep: Prepared, s: BetterPriorsSettings, method: str, log: RunLog | None = None) -> Trained:
+    """Train (or load) the model of ``method`` on ``prep`` with the settings' shared budget."""
+    torch.manual_seed(s.seed)
+    model, loss_key, extra = build(method, tuple(prep.train_x.shape[1:]), s, len(prep.train_x))
+    config = {"budget": asdict(s.budget), "method": method, **extra}
+    schedule = s.budget.schedule(s.seed, s.eval_batch_size)
+    return fit_image_model(prep, f"better_{KEYS[method]}", model, schedule, config, loss_key, log)
+
+
+def train_iwae(prep: Prepared, s: BetterPriorsSettings, k: int, log: RunLog | None = None) -> Trained:
+    """Train (or load) the image VAE on L_k with the settings' IWAE budget."""
+    torch.manual_seed(s.seed)
+    b = s.iwae_budget
+    model = IWAEConvVAE(tuple(prep.train_x.shape[1:]), b.n_latent, 1.0, b.channels, k=k)
+    schedule, config = b.schedule(s.seed, s.eval_batch_size), {"budget": asdict(b), "k": k}
+    return fit_image_model(prep, f"iwae_conv_k{k}", model, schedule, config, "iwae_loss", log)
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One row of the table: a trained model and its evaluation on the settings' test images."""
+
+    method: str
+    trained: Trained
+    report: ImageModelReport  # bounds (L_K: K = settings.eval_k), rate, distortion, latent statistics
+    kl_dims: np.ndarray | None  # (d,): KL(q(z_j | x) || p(z_j)); None for the flow (no closed form)
+    samples: np.ndarray  # (n, C, H, W) in [0, 1]
+
+
+def evaluate(method: str, trained: Trained, test_x: torch.Tensor, s: BetterPriorsSettings) -> MethodResult:
+    """The row of ``method``: bits per dimension, rate, distortion and the latent space on ``test_x``."""
+    model = trained.model.eval()
+    # the first test images; in a rehearsal (dgm.profiles), the first few batches of the bound's
+    x = test_x[: rehearsed(s.eval_n_test, per_step=images_per_step(s.eval_k, s.eval_batch_size))]
+    report = evaluate_image_model(model, x, s.eval_k, None, s.active_threshold, s.eval_batch_size, s.seed)
+    kl_dims = None if method == "IAF" else kl_per_dimension_to_prior(model, x, seed=s.seed).cpu().numpy()
+    torch.manual_seed(s.seed)
+    return MethodResult(method, trained, report, kl_dims, model.sample(s.n_samples))
+
+
+@dataclass(frozen=True)
+class IWAEPoint:
+    """The image VAE trained on L_K (K = k), evaluated with L_K for K = settings.iwae_eval_k."""
+
+    k: int
+    trained: Trained
+    report: ImageModelReport
+
+
+@dataclass(frozen=True)
+class BetterPriorsResult:
+    """Everything the chapter shows."""
+
+    settings: BetterPriorsSettings
+    prep: Prepared  # the five methods' data
+    methods: dict[str, MethodResult]  # in the order of METHODS
+    iwae_prep: Prepared  # the IWAE comparison's
+    iwae: list[IWAEPoint]  # in the order of settings.iwae_ks
+    test_labels: np.ndarray  # (n,): the labels of the test images the codes are of
+    label_names: tuple[str, ...]
+    log: RunLog
+
+    def table(self) -> Table:
+        """The comparison: bits per dimension from L_K and the ELBO, rate, distortion, active units."""
+        k, d = self.settings.eval_k, self.settings.budget.n_latent
+        rows = {}
+        for m, r in self.methods.items():
+            e = r.report
+            rows[m] = (
+                e.bound.total,
+                e.elbo.total,
+                e.rate,
+                e.distortion,
+                f"{e.active} of {d}",
+                str(e.directions),
+            )
+        columns = (f"bits/dim (L_{k})", "bits/dim (ELBO)", "rate (nats)", "distortion (nats)")
+        return Table((*columns, "active units", "active directions"), rows, digits=3)
+
+    def iwae_table(self) -> Table:
+        """Training with L_K: bits per dimension from L_K (the estimate) and the ELBO, gap, active units."""
+        k, d = self.settings.iwae_eval_k, self.settings.iwae_budget.n_latent
+        rows = {}
+        for p in self.iwae:
+            e = p.report
+            rows[f"K = {p.k}"] = (e.bound.total, e.elbo.total, e.gap, f"{e.active} of {d}", str(e.directions))
+        columns = (f"bits/dim (L_{k})", "bits/dim (ELBO)", "gap (nats)", "active units", "active directions")
+        return Table(columns, rows, digits=3)
+
+    def chapter_values(self) -> dict[str, float | int | str]:
+        """Every number the chapter states, by glue name."""
+        s, prep, std = self.settings, self.prep, self.methods["standard"].report
+        v: dict[str, float | int | str] = {
+            "n_train": len(prep.train_x),
+            "n_test": len(prep.test_x),
+            "dataset_name": "CIFAR-10" if prep.data.name == "cifar10" else "the stand-in patches",
+            "n_latent": s.budget.n_latent,
+            "epochs": s.budget.epochs,
+            "eval_k": s.eval_k,
+            "eval_n": std.n_bound,
+            "log_eval_n": math.log(std.n_bound),  # the most information a code can carry about them
+            "std_mismatch_min": max(0.0, std.rate - math.log(std.n_bound)),
+            "recon_constant": std.n_dims / 2 * LOG_2PI,
+            "free_bits": s.remedies.free_bits,
+            "n_components": s.remedies.n_components,
+            "iaf_steps": s.remedies.iaf_steps,
+            "warmup_steps": self.methods["KL annealing"].trained.model.warmup_steps,
+            "floor": unit_variance_floor(),
+            "threshold": s.active_threshold,
+            "active_draws": POSTERIOR_DRAWS,
+            "active_noise": 1 / POSTERIOR_DRAWS,
+        }
+        for m, r in self.methods.items():
+            e, key = r.report, KEYS[m]
+            v |= {f"{key}_bpd_k": e.bound.total, f"{key}_bpd": e.elbo.total, f"{key}_rate": e.rate}
+            v |= {f"{key}_distortion": e.distortion, f"{key}_explained": e.codes.explained}
+            v |= {f"{key}_active": e.active, f"{key}_directions": e.directions}
+            if r.kl_dims is not None:
+                v[f"{key}_collapsed"] = int((r.kl_dims < s.active_threshold).sum())
+        ranked = sorted(self.methods.values(), key=lambda r: r.report.bound.total)
+        best, gain = ranked[0].method, std.bound.total - ranked[0].report.bound.total
+        most = max(r.report.active for r in ranked)
+        v |= {
+            "best_method": best,
+            "best_gain": gain,
+            "best_clause": f"the standard VAE's own, {std.bound.total:.3f}: no method lowered it"
+            if best == "standard"
+            else f"the {best} model's, {gain:.3f} below the standard VAE's {std.bound.total:.3f}",
+            "beat_std": ", ".join(r.method for r in ranked if r.report.bound.total < std.bound.total)
+            or "none",
+            "most_active": most,
+            "most_active_methods": ", ".join(m for m, r in self.methods.items() if r.report.active == most),
+        }
+        first = self.iwae[0].report
+        v |= {
+            "iwae_n_train": len(self.iwae_prep.train_x),
+            "iwae_epochs": s.iwae_budget.epochs,
+            "iwae_n_latent": s.iwae_budget.n_latent,
+            "iwae_eval_k": s.iwae_eval_k,
+            "iwae_n": first.n_bound,
+            "iwae_au_n": first.n_latent_images,
+            "iwae_n_k": len(self.iwae),
+        }
+        for i, p in enumerate(self.iwae):
+            e = p.report
+            v |= {f"iwae_k_{i}": p.k, f"iwae_bpd_k_{i}": e.bound.total, f"iwae_bpd_{i}": e.elbo.total}
+            v |= {f"iwae_gap_{i}": e.gap, f"iwae_active_{i}": e.active, f"iwae_directions_{i}": e.directions}
+        gaps = [p.report.gap for p in self.iwae]
+        v["iwae_gap_trend"] = "grows" if all(a < b for a, b in zip(gaps, gaps[1:])) else "does not grow"
+        top = min(self.iwae, key=lambda p: p.report.bound.total)
+        gain = first.bound.total - top.report.bound.total
+        v |= {
+            "iwae_best_k": top.k,
+            "iwae_best_gain": gain,
+            "iwae_best_clause": "the K = 1 model's: training with a larger K did not lower it"
+            if top.k == 1
+            else f"the K = {top.k} model's, {gain:.3f} bits per dimension below the K = 1 model's",
+        }
+        return {k: (x if isinstance(x, (int, str)) else float(x)) for k, x in v.items()}
+
+
+def run(
+    settings: BetterPriorsSettings, device: torch.device | str | None = None, log: RunLog | None = None
+) -> BetterPriorsResult:
+    """Load the images, train (or load) every model of the chapter and evaluate them.
+
+    The data are the CIFAR-10 chapter's (:func:`dgm.data.load_image_data`); every training is recorded
+    in ``log`` (a new one if None).
+    """
+    log = RunLog() if log is None else log
+    s, b, ib = settings, settings.budget, settings.iwae_budget
+    pairs = ((b.n_train, ib.n_train), (b.n_test, ib.n_test))
+    n_train, n_test = (None if None in pair else max(pair) for pair in pairs)
+    data = load_image_data(n_train=n_train, n_test=n_test)
+    prep = prepare(data, b, device)
+    methods = {m: evaluate(m, train_method(prep, s, m, log), prep.test_x, s) for m in METHODS}
+    iw_prep = prepare(data, ib, device)
+    # the bounds on the first test images, the latent statistics on all; a rehearsal cuts both
+    n_bound = rehearsed(s.iwae_eval_n_test, per_step=images_per_step(s.iwae_eval_k, s.eval_batch_size))
+    x = iw_prep.test_x[: max(2, rehearsed(len(iw_prep.test_x), per_step=s.eval_batch_size))]
+    points = []
+    for k in s.iwae_ks:
+        trained = train_iwae(iw_prep, s, k, log)
+        args = (s.iwae_eval_k, n_bound, s.active_threshold, s.eval_batch_size, s.seed)
+        points.append(IWAEPoint(k, trained, evaluate_image_model(trained.model, x, *args)))
+    n = methods["standard"].report.n_latent_images
+    labels = np.zeros(n, np.int64) if prep.data.test_labels is None else prep.data.test_labels[:n]
+    names = prep.data.label_names or ("all",)
+    return BetterPriorsResult(s, prep, methods, iw_prep, points, labels, names, log)
