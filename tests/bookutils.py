@@ -114,6 +114,23 @@ def glued_values(notebook: Path) -> dict[str, int | float | str]:
     return out
 
 
+def execute_chapter(chapter: str, out: Path, **env: str) -> dict[str, int | float | str]:
+    """Execute ``chapter`` (e.g. ``book/vae/vae_cifar10``) as it is, in its folder, with ``env`` set, as
+    a reader's kernel would; write it to ``out / "executed.ipynb"`` and return its glued values."""
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = jupytext.read(ROOT / f"{chapter}.md")
+    with environ(**env):
+        folder = str((ROOT / chapter).parent)
+        NotebookClient(
+            nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": folder}}
+        ).execute()
+    nbformat.write(nb, out / "executed.ipynb")
+    return glued_values(out / "executed.ipynb")
+
+
 def notebook_chapters(root: Path = ROOT) -> list[str]:
     """The toc chapters that are notebooks (front matter with a kernelspec): they get launch buttons."""
     import re

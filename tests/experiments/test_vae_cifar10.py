@@ -17,7 +17,7 @@ from dgm.experiments.vae_cifar10 import SETTINGS, beta_sweep, prepare, run, trai
 from dgm.profiles import RunLog
 from dgm.reconstruction import interpolation_rows, reconstruct, reconstruction_error, reconstruction_pairs
 
-from bookutils import ROOT, environ, glued_values
+from bookutils import execute_chapter, glued_values
 
 CHAPTER = "book/vae/vae_cifar10"
 TINY = replace(
@@ -259,21 +259,8 @@ def test_chapter_opens_with_the_data_notice_and_shows_each_figure_once(built_boo
 def test_chapter_claims_hold_in_the_cpu_profile(tmp_path):
     # What a reader of a cpu build sees, on the stand-in data (CIFAR-10 cannot be downloaded here):
     # the chapter executed as it is, and every claim checked on the values it glued.
-    import jupytext
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = jupytext.read(ROOT / f"{CHAPTER}.md")
     env = {"DGM_PROFILE": "cpu", "DGM_DATASET": "patches", "DGM_CHECKPOINT_DIR": str(tmp_path / "ckpt")}
-    with environ(**env):
-        NotebookClient(
-            nb,
-            timeout=1800,
-            kernel_name="python3",
-            resources={"metadata": {"path": str((ROOT / CHAPTER).parent)}},
-        ).execute()
-    nbformat.write(nb, tmp_path / "executed.ipynb")
-    g = _parsed(tmp_path / "executed.ipynb")
+    g = execute_chapter(CHAPTER, tmp_path, **env)
     assert g["run_profile"] == "cpu" and g["dataset_name"] == "the stand-in patches"
     assert 0 < g["n_train"] <= SETTINGS.cpu.n_train  # the profile's subset (the stand-in may have fewer)
     check_claims(g)
