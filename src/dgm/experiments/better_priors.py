@@ -243,6 +243,9 @@ class BetterPriorsResult:
             "n_components": s.remedies.n_components,
             "iaf_steps": s.remedies.iaf_steps,
             "warmup_steps": self.methods["KL annealing"].trained.model.warmup_steps,
+            "total_steps": s.budget.epochs * math.ceil(len(prep.train_x) / s.budget.batch_size),
+            "fb_max_gap": s.budget.n_latent * s.remedies.free_bits,
+            "vamp_pseudo_params": s.remedies.n_components * std.n_dims,
             "floor": unit_variance_floor(),
             "threshold": s.active_threshold,
             "active_draws": POSTERIOR_DRAWS,
@@ -284,7 +287,11 @@ class BetterPriorsResult:
             v |= {f"iwae_k_{i}": p.k, f"iwae_bpd_k_{i}": e.bound.total, f"iwae_bpd_{i}": e.elbo.total}
             v |= {f"iwae_gap_{i}": e.gap, f"iwae_active_{i}": e.active, f"iwae_directions_{i}": e.directions}
         gaps = [p.report.gap for p in self.iwae]
-        v["iwae_gap_trend"] = "grows" if all(a < b for a, b in zip(gaps, gaps[1:])) else "does not grow"
+        largest = self.iwae[int(np.argmax(gaps))].k
+        trend = (
+            "grows with K" if all(a < b for a, b in zip(gaps, gaps[1:])) else f"is largest for K = {largest}"
+        )
+        v["iwae_gap_trend"] = "falls with K" if all(a > b for a, b in zip(gaps, gaps[1:])) else trend
         top = min(self.iwae, key=lambda p: p.report.bound.total)
         gain = first.bound.total - top.report.bound.total
         v |= {
