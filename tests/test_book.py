@@ -121,3 +121,41 @@ def test_the_typesetting_check_finds_a_formula_broken_by_a_line_break():
     assert unrendered_math(broken) and not unrendered_math(
         '<p><span class="math">\\(\\frac{1}{8}\\)</span></p>'
     )
+
+
+#: Directives whose body is code, a file name or math, never prose.
+NOT_PROSE = ("{code-cell}", "{literalinclude}", "{math}", "{bibliography}")
+
+
+def source_math_left_as_text(markdown: str) -> list[str]:
+    """Bits of a chapter's prose that parse as text but hold LaTeX commands: the source-level twin of
+    `unrendered_math`, in milliseconds instead of a build (directive bodies are parsed as well)."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.colon_fence import colon_fence_plugin
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    parser = MarkdownIt("commonmark").use(dollarmath_plugin).use(colon_fence_plugin)
+
+    def walk(tokens):
+        for token in tokens:
+            if token.type in ("fence", "colon_fence") and token.info.startswith("{"):
+                if token.info.split()[0] not in NOT_PROSE:
+                    body = "\n".join(line for line in token.content.splitlines() if not line.startswith(":"))
+                    yield from walk(parser.parse(body))
+            elif token.type == "inline":
+                for child in token.children or []:
+                    if child.type == "text" and RAW_TEX.search(child.content):
+                        yield child.content[:80]
+
+    return list(walk(parser.parse(markdown)))
+
+
+def test_no_chapter_leaves_a_formula_as_text():
+    left = {p.name: source_math_left_as_text(p.read_text()) for p in (ROOT / "book").rglob("*.md")}
+    assert not {k: v for k, v in left.items() if v}, left
+
+
+def test_the_source_check_finds_a_formula_broken_by_a_line_break():
+    assert source_math_left_as_text("The density\n$\\log q(z) = a\n- \\sum_i \\log s_i$ holds.\n")
+    assert not source_math_left_as_text("The density\n$\\log q(z) = a -\n\\sum_i \\log s_i$ holds.\n")
+    assert source_math_left_as_text("```{prf:proof}\n:label: x\nThen\n$a\n+ \\frac{1}{2}$.\n```\n")
