@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from dgm.elbo import elbo_terms
-from dgm.iwae import iwae_bound
+from dgm.iwae import iwae_bound, positive_integer
 
 BIN_WIDTH = 2 / 255  # distance between neighbouring 8-bit values scaled to [-1, 1]
 
@@ -92,8 +92,7 @@ def bits_per_dim(
     """
     if data.dim() < 2 or len(data) == 0:
         raise ValueError(f"expected a non-empty batch of examples, got shape {tuple(data.shape)}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    k = positive_integer("k", k)
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)

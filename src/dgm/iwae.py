@@ -30,7 +30,8 @@ from dgm.gaussians import get_normal_nll
 DEFAULT_CHUNK_SIZE = 256
 
 
-def _check_count(name: str, value: object) -> int:
+def positive_integer(name: str, value: object) -> int:
+    """``value`` as an int if it is an integer >= 1 (not a bool); else a ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
@@ -51,7 +52,7 @@ def log_importance_weights(
     parameters only through the samples z_k, not through log q (the doubly reparameterised
     estimator's form, :mod:`dgm.iwae_gradients`).
     """
-    k, chunk_size = _check_count("k", k), _check_count("chunk_size", chunk_size)
+    k, chunk_size = positive_integer("k", k), positive_integer("chunk_size", chunk_size)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 2 or x.shape[0] == 0:

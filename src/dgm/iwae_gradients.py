@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from dgm.iwae import iwae_bound, log_importance_weights
+from dgm.iwae import iwae_bound, log_importance_weights, positive_integer
 from dgm.training import release_freed_memory
 from dgm.vae import ConvVAE
 
@@ -137,8 +137,7 @@ class IWAEConvVAE(ConvVAE):
         channels: tuple[int, ...] = (32, 64, 128, 256),
         k: int = 1,
     ) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        k = positive_integer("k", k)
         super().__init__(input_shape, n_latent, beta, channels)
         self.k = k
 

@@ -21,6 +21,7 @@ from dgm.collapse import active_directions, active_units
 from dgm.data import TWO_D_MODES, generate_2d_data, true_2d_distribution
 from dgm.experiments.vae_2d import SETTINGS as VAE2D_SETTINGS
 from dgm.experiments.vae_2d import LikelihoodGaps, VAE2dSettings, train_2d
+from dgm.iwae import positive_integer
 from dgm.iwae_gradients import (
     ESTIMATORS,
     GradientSNR,
@@ -50,9 +51,8 @@ class IWAEVAE2d(VAE2d):
     def __init__(
         self, n_in: int, n_latent: int, enc_hidden_sizes: list[int], dec_hidden_sizes: list[int], k: int
     ):
+        k = positive_integer("k", k)
         super().__init__(n_in, n_latent, enc_hidden_sizes, dec_hidden_sizes)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
         self.k = k
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
