@@ -20,7 +20,7 @@ from dgm.calibration import CalibratedConvVAE, calibrate
 from dgm.checkpoints import Trained
 from dgm.data import load_image_data
 from dgm.gaussians import LOG_2PI
-from dgm.image_training import Prepared, Schedule, fit_image_model, prepare
+from dgm.image_training import ImageBudget, Prepared, fit_image_model, prepare
 from dgm.profiles import ByProfile, RunLog, rehearsed
 from dgm.reconstruction import ReconstructionError, reconstruction_error
 from dgm.tables import Table
@@ -28,16 +28,10 @@ from dgm.vae import ConvVAE
 
 
 @dataclass(frozen=True)
-class CifarVAESettings:
-    """What the chapter trains; ``n_train``/``n_test`` = None means the whole split."""
+class CifarVAESettings(ImageBudget):
+    """What the chapter trains: the budget every model shares (``n_train``/``n_test`` = None means the
+    whole split), the betas, and what only evaluates."""
 
-    n_train: int | None
-    n_test: int | None
-    channels: tuple[int, ...]  # encoder convs; the decoder mirrors them
-    n_latent: int
-    batch_size: int
-    epochs: int
-    lr: float
     beta: float  # the main model's beta
     betas: tuple[float, ...]  # the sweep (includes ``beta``)
     seed: int = 0
@@ -114,9 +108,7 @@ def train_conv_vae(
     name = f"{'calibrated' if calibrated else 'conv'}_vae_beta{beta:g}"
     torch.manual_seed(settings.seed)
     model = cls(tuple(prep.train_x.shape[1:]), settings.n_latent, beta, settings.channels)
-    schedule = Schedule(
-        settings.batch_size, settings.epochs, settings.lr, settings.seed, settings.eval_batch_size
-    )
+    schedule = settings.schedule(settings.seed, settings.eval_batch_size)
     config = {"settings": settings.training_config(), "beta": beta}
     return fit_image_model(prep, name, model, schedule, config, log=log, use_tqdm=use_tqdm)
 
