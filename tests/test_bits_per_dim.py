@@ -66,6 +66,11 @@ def test_bits_per_dim_against_the_discrete_probability(std):
     # The dequantized bound exceeds this by about bin^2 / (24 std^2) nats (Jensen), far below the
     # Monte Carlo noise of one dequantization per pixel (about 4e-4 bits here).
     assert ours.total == pytest.approx(exact, abs=2e-3)
+    # and image by image (one dequantization of 48 values each: about 3e-3 bits of noise per image)
+    per_image = -np.log2(p).reshape(len(k), -1).mean(axis=1)
+    assert ours.per_image.shape == (256,)
+    assert np.abs(ours.per_image - per_image).max() < 0.02
+    assert ours.per_image.mean() == pytest.approx(ours.total, rel=1e-6)  # the total sums in float32
     assert ours.kl == pytest.approx(0.0, abs=1e-12)
     assert ours.total == pytest.approx(ours.recon + ours.kl + ours.discretisation)
     assert ours.discretisation == pytest.approx(np.log2(127.5))
@@ -116,5 +121,11 @@ def test_the_importance_weighted_figure_is_tighter_and_k1_is_the_elbo():
     with torch.no_grad():
         nats = -iwae_bound(model, xd, 50, chunk_size=50, generator=g).double().mean()
     assert tight.total == pytest.approx(bits_per_dim_from_nats(float(nats), 3 * 8 * 8), rel=1e-6)
+    g = torch.Generator().manual_seed(0)
+    xd = dequantize(x, BIN_WIDTH, g)
+    with torch.no_grad():
+        each = -iwae_bound(model, xd, 50, chunk_size=50, generator=g).double()
+    by_hand = [bits_per_dim_from_nats(float(v), 3 * 8 * 8) for v in each]
+    assert tight.per_image == pytest.approx(by_hand, rel=1e-6)
     with pytest.raises(ValueError, match="k must be"):
         bits_per_dim(model, x, k=0)

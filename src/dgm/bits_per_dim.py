@@ -16,8 +16,9 @@ bits per dimension.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -65,7 +66,9 @@ class BitsPerDim:
     """An upper bound on -log2 P(x) / D over a data set; from the ELBO (k = 1) with its three parts.
 
     For k = 1, ``total = recon + kl + discretisation``. For k > 1 the bound is -L_k, which does not
-    split into a reconstruction and a rate: ``recon`` and ``kl`` are None.
+    split into a reconstruction and a rate: ``recon`` and ``kl`` are None. ``per_image`` holds each
+    example's bound (N,), whose mean is ``total``: two models on the same examples are compared by
+    their paired differences (:func:`dgm.significance.paired_difference`).
     """
 
     total: float
@@ -73,6 +76,7 @@ class BitsPerDim:
     kl: float | None  # KL(q(z | x) || p(z)) / (D ln 2): the rate
     discretisation: float  # -log2(bin_width): the Jacobian of the scaling and the binning
     k: int = 1  # importance samples of the bound: 1 is the ELBO
+    per_image: np.ndarray | None = field(default=None, compare=False, repr=False)  # (N,) bits/dim
 
 
 @torch.no_grad()
@@ -100,20 +104,32 @@ def bits_per_dim(
     offset = -math.log2(bin_width)
     if k == 1:
         recon_sum = kl_sum = 0.0
+        nats = []
         for i in range(0, n, batch_size):
             x = dequantize(data[i : i + batch_size], bin_width, generator)
             terms = elbo_terms(model, x, generator)  # beta = 1: the ELBO, whatever beta trained the model
             recon_sum += float(terms.recon.sum())
             kl_sum += float(terms.kl.sum())
+            nats.append((terms.recon + terms.kl).double().cpu())
         model.train(was_training)
         scale = n * n_dims * math.log(2)
         total = bits_per_dim_from_nats((recon_sum + kl_sum) / n, n_dims, bin_width)
-        return BitsPerDim(total=total, recon=recon_sum / scale, kl=kl_sum / scale, discretisation=offset)
+        each = _bits(torch.cat(nats), n_dims, bin_width)
+        return BitsPerDim(total, recon_sum / scale, kl_sum / scale, offset, per_image=each)
     chunk, rows = min(k, IW_CHUNK), images_per_step(k, batch_size)
     bound_sum = 0.0
+    nats = []
     for i in range(0, n, rows):
         x = dequantize(data[i : i + rows], bin_width, generator)
-        bound_sum += float(iwae_bound(model, x, k, chunk_size=chunk, generator=generator).double().sum())
+        bound = iwae_bound(model, x, k, chunk_size=chunk, generator=generator).double().cpu()
+        bound_sum += float(bound.sum())
+        nats.append(-bound)
     model.train(was_training)
     total = bits_per_dim_from_nats(-bound_sum / n, n_dims, bin_width)
-    return BitsPerDim(total=total, recon=None, kl=None, discretisation=offset, k=k)
+    each = _bits(torch.cat(nats), n_dims, bin_width)
+    return BitsPerDim(total=total, recon=None, kl=None, discretisation=offset, k=k, per_image=each)
+
+
+def _bits(nats: torch.Tensor, n_dims: int, bin_width: float) -> np.ndarray:
+    """:func:`bits_per_dim_from_nats` of each example: (N,) nats -> (N,) bits per dimension."""
+    return ((nats.numpy() / n_dims - math.log(bin_width)) / math.log(2)).astype(np.float64)

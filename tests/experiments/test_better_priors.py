@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from scipy.stats import norm
 
 from dgm.collapse import AnnealedConvVAE, FreeBitsConvVAE
 from dgm.experiments.better_priors import (
@@ -22,6 +23,7 @@ from dgm.flows import IAFVAE
 from dgm.image_training import ImageBudget
 from dgm.iwae_gradients import IWAEConvVAE
 from dgm.priors import PriorVAE
+from dgm.significance import with_se
 from dgm.vae import ConvVAE
 
 from bookutils import environ, execute_chapter, glued_values
@@ -97,9 +99,16 @@ def test_run_trains_every_model_once_and_its_values_are_the_chapters(tmp_path):
     assert result.methods["IAF"].kl_dims is None and result.methods["VampPrior"].kl_dims.shape == (3,)
     lines = result.table().to_markdown().splitlines()
     assert (
-        lines[0] == "| | bits/dim (L_5) | bits/dim (ELBO) | rate (nats) | distortion (nats) | active units"
-        " | active directions |"
+        lines[0] == "| | bits/dim (L_5) | minus standard | bits/dim (ELBO) | rate (nats) | distortion (nats)"
+        " | active units | active directions |"
     )
+    # the differences, paired over the same test images, by hand from the per-image bounds
+    std_each = result.methods["standard"].report.bound.per_image
+    vamp_each = result.methods["VampPrior"].report.bound.per_image
+    diff = vamp_each - std_each
+    cells = lines[2 + METHODS.index("VampPrior")].split(" | ")
+    assert cells[2] == with_se(diff.mean(), diff.std(ddof=1) / math.sqrt(16), sign=True)
+    assert lines[2].split(" | ")[2] == ""  # the standard VAE's row: nothing to compare with
     assert [line.split(" | ")[0] for line in lines[2:]] == [f"| {m}" for m in METHODS]
     assert result.iwae_table().to_markdown().splitlines()[2].startswith("| K = 1 |")
     r = result.methods["standard"].report
@@ -140,9 +149,24 @@ def check_claims(g: dict, trained: bool = True) -> None:
         assert g["best_clause"] == f"the standard VAE's own, {g['std_bpd_k']:.3f}: no method lowered it"
     else:
         std = f"the standard VAE's {g['std_bpd_k']:.3f}"
-        assert g["best_clause"] == f"the {g['best_method']} model's, {g['best_gain']:.3f} below {std}"
+        se = g[f"{KEYS[g['best_method']]}_diff_se"]
+        assert (
+            g["best_clause"] == f"the {g['best_method']} model's, {with_se(g['best_gain'], se)} below {std}"
+        )
     below = [m for m in sorted(bounds, key=bounds.get) if bounds[m] < g["std_bpd_k"]]
     assert g["beat_std"] == (", ".join(below) or "none")
+    # paired differences from the standard VAE on the same images; "clear" beyond Bonferroni's z
+    assert g["n_comparisons"] == len(METHODS) - 1 + 2
+    assert g["z_clear"] == pytest.approx(norm.isf(0.05 / (2 * g["n_comparisons"])))
+    clear_below, clear_above = [], []
+    for m, key in list(KEYS.items())[1:]:
+        assert g[f"{key}_diff"] == pytest.approx(g[f"{key}_bpd_k"] - g["std_bpd_k"], abs=1e-5), key
+        assert g[f"{key}_diff_se"] > 0, key
+        z = g[f"{key}_diff"] / g[f"{key}_diff_se"]
+        clear_below += [m] if z < -g["z_clear"] else []
+        clear_above += [m] if z > g["z_clear"] else []
+    assert g["beat_std_clear"] == (", ".join(clear_below) or "none")
+    assert g["above_std_clear"] == (", ".join(clear_above) or "none")
     actives = {m: g[f"{k}_active"] for m, k in KEYS.items()}
     assert g["most_active"] == max(actives.values())
     assert g["most_active_methods"] == ", ".join(m for m in METHODS if actives[m] == g["most_active"])
@@ -173,8 +197,23 @@ def check_claims(g: dict, trained: bool = True) -> None:
     if g["iwae_best_k"] == 1:
         assert g["iwae_best_clause"] == "the K = 1 model's: training with a larger K did not lower it"
     else:
-        expected = f"the K = {g['iwae_best_k']} model's, {g['iwae_best_gain']:.3f} bits per dimension below"
-        assert g["iwae_best_clause"] == expected + " the K = 1 model's"
+        se = g[f"iwae_diff_se_{best}"]
+        expected = (
+            f"the K = {g['iwae_best_k']} model's, {with_se(g['iwae_best_gain'], se)} bits per dimension"
+        )
+        assert g["iwae_best_clause"] == expected + " below the K = 1 model's"
+    clear = []
+    for i in range(1, n):
+        assert g[f"iwae_diff_{i}"] == pytest.approx(g[f"iwae_bpd_k_{i}"] - g["iwae_bpd_k_0"], abs=1e-5)
+        assert g[f"iwae_diff_se_{i}"] > 0
+        clear += (
+            [g[f"iwae_k_{i}"]] if abs(g[f"iwae_diff_{i}"] / g[f"iwae_diff_se_{i}"]) > g["z_clear"] else []
+        )
+    if clear:
+        ks = " and ".join(f"K = {k}" for k in clear)
+        assert g["iwae_clear"] == f"for {ks} the difference from K = 1 is"
+    else:
+        assert g["iwae_clear"] == "for no K > 1 is the difference from K = 1"
 
 
 def _check_run_card(g: dict) -> None:

@@ -33,6 +33,7 @@ from dgm.image_training import ImageBudget, Prepared, fit_image_model, prepare
 from dgm.iwae_gradients import IWAEConvVAE
 from dgm.priors import PriorVAE
 from dgm.profiles import ByProfile, RunLog, rehearsed
+from dgm.significance import PairedDifference, paired_difference, with_se, z_threshold
 from dgm.tables import Table
 from dgm.vae import ConvVAE
 
@@ -40,6 +41,9 @@ from dgm.vae import ConvVAE
 METHODS = ("standard", "KL annealing", "free bits", "VampPrior", "IAF")
 #: their glue names' prefixes
 KEYS = {"standard": "std", "KL annealing": "anneal", "free bits": "fb", "VampPrior": "vamp", "IAF": "iaf"}
+#: the chance that any of the chapter's paired comparisons (each remedy against the standard VAE,
+#: each K against K = 1) calls a difference clear that the test images do not support (Bonferroni)
+FALSE_ALARM = 0.05
 
 
 @dataclass(frozen=True)
@@ -198,32 +202,67 @@ class BetterPriorsResult:
     label_names: tuple[str, ...]
     log: RunLog
 
+    def versus_standard(self) -> dict[str, PairedDifference]:
+        """Each remedy's bits per dimension from L_K minus the standard VAE's, paired over the test images."""
+        std = self.methods["standard"].report.bound.per_image
+        return {
+            m: paired_difference(r.report.bound.per_image, std)
+            for m, r in self.methods.items()
+            if m != "standard"
+        }
+
+    def versus_k1(self) -> dict[int, PairedDifference]:
+        """Each K > 1's bits per dimension from L_K' minus the K = 1 model's, paired over the test images."""
+        first = self.iwae[0].report.bound.per_image
+        return {p.k: paired_difference(p.report.bound.per_image, first) for p in self.iwae[1:]}
+
+    def clear_threshold(self) -> float:
+        """|z| beyond which a paired difference is called clear: Bonferroni over all the comparisons."""
+        return z_threshold(len(self.methods) - 1 + len(self.iwae) - 1, FALSE_ALARM)
+
     def table(self) -> Table:
-        """The comparison: bits per dimension from L_K and the ELBO, rate, distortion, active units."""
+        """The comparison: bits per dimension from L_K (and the difference from the standard VAE's, with
+        its standard error over the test images) and from the ELBO, rate, distortion, active units."""
         k, d = self.settings.eval_k, self.settings.budget.n_latent
+        diffs = self.versus_standard()
         rows = {}
         for m, r in self.methods.items():
             e = r.report
             rows[m] = (
                 e.bound.total,
+                "" if m == "standard" else with_se(diffs[m].mean, diffs[m].se, sign=True),
                 e.elbo.total,
                 e.rate,
                 e.distortion,
                 f"{e.active} of {d}",
                 str(e.directions),
             )
-        columns = (f"bits/dim (L_{k})", "bits/dim (ELBO)", "rate (nats)", "distortion (nats)")
+        columns = (
+            f"bits/dim (L_{k})",
+            "minus standard",
+            "bits/dim (ELBO)",
+            "rate (nats)",
+            "distortion (nats)",
+        )
         return Table((*columns, "active units", "active directions"), rows, digits=3)
 
     def iwae_table(self) -> Table:
         """Training with L_K: bits per dimension from L_K (the estimate) and the ELBO, gap, active units."""
         k, d = self.settings.iwae_eval_k, self.settings.iwae_budget.n_latent
+        diffs = self.versus_k1()
         rows = {}
         for p in self.iwae:
-            e = p.report
-            rows[f"K = {p.k}"] = (e.bound.total, e.elbo.total, e.gap, f"{e.active} of {d}", str(e.directions))
-        columns = (f"bits/dim (L_{k})", "bits/dim (ELBO)", "gap (nats)", "active units", "active directions")
-        return Table(columns, rows, digits=3)
+            e, diff = p.report, "" if p.k == 1 else with_se(diffs[p.k].mean, diffs[p.k].se, sign=True)
+            rows[f"K = {p.k}"] = (
+                e.bound.total,
+                diff,
+                e.elbo.total,
+                e.gap,
+                f"{e.active} of {d}",
+                str(e.directions),
+            )
+        columns = (f"bits/dim (L_{k})", "minus K = 1", "bits/dim (ELBO)", "gap (nats)", "active units")
+        return Table((*columns, "active directions"), rows, digits=3)
 
     def chapter_values(self) -> dict[str, float | int | str]:
         """Every number the chapter states, by glue name."""
@@ -261,14 +300,22 @@ class BetterPriorsResult:
         ranked = sorted(self.methods.values(), key=lambda r: r.report.bound.total)
         best, gain = ranked[0].method, std.bound.total - ranked[0].report.bound.total
         most = max(r.report.active for r in ranked)
+        diffs, z = self.versus_standard(), self.clear_threshold()
+        for m, d in diffs.items():
+            v |= {f"{KEYS[m]}_diff": d.mean, f"{KEYS[m]}_diff_se": d.se}
         v |= {
             "best_method": best,
             "best_gain": gain,
             "best_clause": f"the standard VAE's own, {std.bound.total:.3f}: no method lowered it"
             if best == "standard"
-            else f"the {best} model's, {gain:.3f} below the standard VAE's {std.bound.total:.3f}",
+            else f"the {best} model's, {with_se(gain, diffs[best].se)} below the standard VAE's "
+            f"{std.bound.total:.3f}",
             "beat_std": ", ".join(r.method for r in ranked if r.report.bound.total < std.bound.total)
             or "none",
+            "z_clear": z,
+            "n_comparisons": len(diffs) + len(self.iwae) - 1,
+            "beat_std_clear": ", ".join(m for m, d in diffs.items() if d.z < -z) or "none",
+            "above_std_clear": ", ".join(m for m, d in diffs.items() if d.z > z) or "none",
             "most_active": most,
             "most_active_methods": ", ".join(m for m, r in self.methods.items() if r.report.active == most),
         }
@@ -293,13 +340,20 @@ class BetterPriorsResult:
         )
         v["iwae_gap_trend"] = "falls with K" if all(a > b for a, b in zip(gaps, gaps[1:])) else trend
         top = min(self.iwae, key=lambda p: p.report.bound.total)
-        gain = first.bound.total - top.report.bound.total
+        gain, by_k = first.bound.total - top.report.bound.total, self.versus_k1()
+        for i, p in enumerate(self.iwae[1:], start=1):
+            v |= {f"iwae_diff_{i}": by_k[p.k].mean, f"iwae_diff_se_{i}": by_k[p.k].se}
+        clear = [k for k, d in by_k.items() if abs(d.z) > z]
         v |= {
             "iwae_best_k": top.k,
             "iwae_best_gain": gain,
             "iwae_best_clause": "the K = 1 model's: training with a larger K did not lower it"
             if top.k == 1
-            else f"the K = {top.k} model's, {gain:.3f} bits per dimension below the K = 1 model's",
+            else f"the K = {top.k} model's, {with_se(gain, by_k[top.k].se)} bits per dimension below "
+            "the K = 1 model's",
+            "iwae_clear": "for no K > 1 is the difference from K = 1"
+            if not clear
+            else "for " + " and ".join(f"K = {k}" for k in clear) + " the difference from K = 1 is",
         }
         return {k: (x if isinstance(x, (int, str)) else float(x)) for k, x in v.items()}
 
