@@ -109,6 +109,10 @@ def test_run_trains_every_model_once_and_its_values_are_the_chapters(tmp_path):
     cells = lines[2 + METHODS.index("VampPrior")].split(" | ")
     assert cells[2] == with_se(diff.mean(), diff.std(ddof=1) / math.sqrt(16), sign=True)
     assert lines[2].split(" | ")[2] == ""  # the standard VAE's row: nothing to compare with
+    each = [m.report.bound.per_image for m in result.methods.values()]
+    assert v["pair_corr_min"] == pytest.approx(min(np.corrcoef(e, std_each)[0, 1] for e in each[1:]))
+    ratio = max(np.std(e - std_each, ddof=1) for e in each[1:]) / np.std(std_each, ddof=1)
+    assert v["pair_sd_ratio"] == pytest.approx(ratio)
     assert [line.split(" | ")[0] for line in lines[2:]] == [f"| {m}" for m in METHODS]
     assert result.iwae_table().to_markdown().splitlines()[2].startswith("| K = 1 |")
     r = result.methods["standard"].report
@@ -166,6 +170,7 @@ def check_claims(g: dict, trained: bool = True) -> None:
         clear_below += [m] if z < -g["z_clear"] else []
         clear_above += [m] if z > g["z_clear"] else []
     assert g["beat_std_clear"] == (", ".join(clear_below) or "none")
+    assert -1 <= g["pair_corr_min"] <= 1 and g["pair_sd_ratio"] > 0
     assert g["above_std_clear"] == (", ".join(clear_above) or "none")
     actives = {m: g[f"{k}_active"] for m, k in KEYS.items()}
     assert g["most_active"] == max(actives.values())

@@ -301,6 +301,11 @@ class BetterPriorsResult:
         best, gain = ranked[0].method, std.bound.total - ranked[0].report.bound.total
         most = max(r.report.active for r in ranked)
         diffs, z = self.versus_standard(), self.clear_threshold()
+        each = {m: r.report.bound.per_image for m, r in self.methods.items()}
+        others = [m for m in self.methods if m != "standard"]
+        v["pair_corr_min"] = min(np.corrcoef(each[m], each["standard"])[0, 1] for m in others)
+        sd_std = each["standard"].std(ddof=1)
+        v["pair_sd_ratio"] = max((each[m] - each["standard"]).std(ddof=1) for m in others) / sd_std
         for m, d in diffs.items():
             v |= {f"{KEYS[m]}_diff": d.mean, f"{KEYS[m]}_diff_se": d.se}
         v |= {
