@@ -23,6 +23,7 @@ from dgm.gaussians import LOG_2PI
 from dgm.image_training import ImageBudget, Prepared, fit_image_model, prepare
 from dgm.profiles import ByProfile, RunLog, rehearsed
 from dgm.reconstruction import ReconstructionError, reconstruction_error
+from dgm.significance import PairedDifference, paired_difference
 from dgm.tables import Table
 from dgm.vae import ConvVAE
 
@@ -183,6 +184,11 @@ class CifarResult:
         """The main model."""
         return self.main.model
 
+    def iw_gain(self) -> PairedDifference:
+        """The ELBO's bits per dimension minus L_K's, paired over the test images both bounded."""
+        elbo, iw = self.bpd_unit.per_image, self.bpd_unit_k.per_image
+        return paired_difference(elbo[: len(iw)], iw)
+
     def chapter_values(self) -> dict[str, float | int | str]:
         """Every number the chapter states, by glue name."""
         s, prep, main = self.settings, self.prep, self.main
@@ -215,6 +221,7 @@ class CifarResult:
             "bpd_k": s.bpd_k,
             "bpd_unit_iw": self.bpd_unit_k.total,
             "bpd_iw_gain": self.bpd_unit.total - self.bpd_unit_k.total,
+            "bpd_iw_gain_se": self.iw_gain().se,
             # the same in nats per image: a lower bound on the ELBO's gap to log p(x)
             "bpd_iw_gain_nats": (self.bpd_unit.total - self.bpd_unit_k.total) * n_dims * math.log(2),
             "bpd_offset": self.bpd_unit.discretisation,
