@@ -310,6 +310,7 @@ class BetterPriorsResult:
             v |= {f"{KEYS[m]}_diff": d.mean, f"{KEYS[m]}_diff_se": d.se}
         v |= {
             "best_method": best,
+            "best_model": "the standard VAE's" if best == "standard" else f"the {best} model's",
             "best_gain": gain,
             "best_clause": f"the standard VAE's own, {std.bound.total:.3f}: no method lowered it"
             if best == "standard"
@@ -358,7 +359,9 @@ class BetterPriorsResult:
             "the K = 1 model's",
             "iwae_clear": "for no K > 1 is the difference from K = 1"
             if not clear
-            else "for " + " and ".join(f"K = {k}" for k in clear) + " the difference from K = 1 is",
+            else f"for K = {clear[0]} the difference from K = 1 is"
+            if len(clear) == 1
+            else "for " + " and ".join(f"K = {k}" for k in clear) + " the differences from K = 1 are",
         }
         return {k: (x if isinstance(x, (int, str)) else float(x)) for k, x in v.items()}
 
@@ -381,7 +384,7 @@ def run(
     iw_prep = prepare(data, ib, device)
     # the bounds on the first test images, the latent statistics on all; a rehearsal cuts both (the
     # bound to one image per step: each takes iwae_eval_k decodings)
-    n_bound = rehearsed(s.iwae_eval_n_test)
+    n_bound = max(2, rehearsed(s.iwae_eval_n_test))  # two at least: the comparisons are paired
     x = iw_prep.test_x[: max(2, rehearsed(len(iw_prep.test_x), per_step=s.eval_batch_size))]
     points = []
     for k in s.iwae_ks:
