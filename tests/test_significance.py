@@ -47,3 +47,20 @@ def test_a_difference_is_written_to_its_standard_errors_second_digit():
     assert with_se(12.34, 3.2) == "12.3 ± 3.2" and with_se(1.0, 0.0) == "1.0000 ± 0.0000"
     with pytest.raises(ValueError, match="standard error"):
         with_se(1.0, -0.1)
+
+
+def test_comparisons_against_a_reference_and_what_pairing_buys():
+    from scipy.stats import pearsonr
+
+    from dgm.significance import against_reference, pairing_gain
+
+    rng = np.random.default_rng(1)
+    ref = rng.normal(8.4, 0.3, size=200)
+    each = {"ref": ref, "near": ref + rng.normal(-0.01, 0.02, 200), "far": rng.normal(8.4, 0.3, 200)}
+    diffs = against_reference(each, "ref")
+    assert list(diffs) == ["near", "far"]
+    assert diffs["near"].z == pytest.approx(ttest_rel(each["near"], ref).statistic, rel=1e-12)
+    corr, ratio = pairing_gain(each, "ref")
+    assert corr == pytest.approx(pearsonr(each["far"], ref).statistic, rel=1e-12)  # the unpaired one
+    assert ratio == pytest.approx(np.std(each["far"] - ref, ddof=1) / np.std(ref, ddof=1), rel=1e-12)
+    assert ratio > 1 > np.std(each["near"] - ref, ddof=1) / np.std(ref, ddof=1)

@@ -59,3 +59,18 @@ def with_se(value: float, se: float, sign: bool = False) -> str:
         raise ValueError(f"a standard error is finite and >= 0, got {se!r}")
     places = 4 if se == 0 else max(1, 1 - math.floor(math.log10(se)))
     return f"{value:{'+' if sign else ''}.{places}f} ± {se:.{places}f}"
+
+
+def against_reference(per_example: dict, reference) -> dict:
+    """Each estimate minus the reference's, paired over the same examples: {name: (n,)} -> {name:
+    :class:`PairedDifference`}, in the given order, the reference left out."""
+    ref = per_example[reference]
+    return {name: paired_difference(a, ref) for name, a in per_example.items() if name != reference}
+
+
+def pairing_gain(per_example: dict, reference) -> tuple[float, float]:
+    """What pairing buys: the smallest correlation of an estimate with the reference's, and the largest
+    standard deviation of a difference from it over the reference's own standard deviation."""
+    ref, others = per_example[reference], [a for name, a in per_example.items() if name != reference]
+    corr = min(float(np.corrcoef(a, ref)[0, 1]) for a in others)
+    return corr, max(float(np.std(a - ref, ddof=1)) for a in others) / float(np.std(ref, ddof=1))

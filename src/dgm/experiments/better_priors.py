@@ -19,46 +19,22 @@ import torch
 
 from dgm.bits_per_dim import images_per_step, unit_variance_floor
 from dgm.checkpoints import Trained
-from dgm.collapse import (
-    POSTERIOR_DRAWS,
-    AnnealedConvVAE,
-    FreeBitsConvVAE,
-    kl_per_dimension_to_prior,
-)
+from dgm.collapse import POSTERIOR_DRAWS, kl_per_dimension_to_prior
 from dgm.data import load_image_data
 from dgm.evaluation import ImageModelReport, evaluate_image_model
-from dgm.flows import IAFVAE
 from dgm.gaussians import LOG_2PI
 from dgm.image_training import ImageBudget, Prepared, fit_image_model, prepare
 from dgm.iwae_gradients import IWAEConvVAE
-from dgm.priors import PriorVAE
 from dgm.profiles import ByProfile, RunLog, rehearsed
-from dgm.significance import PairedDifference, paired_difference, with_se, z_threshold
+from dgm.remedies import METHODS, Remedies, build
+from dgm.significance import PairedDifference, against_reference, pairing_gain, with_se, z_threshold
 from dgm.tables import Table
-from dgm.vae import ConvVAE
 
-#: the table's rows, in order: the standard VAE, then one remedy each
-METHODS = ("standard", "KL annealing", "free bits", "VampPrior", "IAF")
-#: their glue names' prefixes
+#: the table rows' glue names' prefixes (the rows: dgm.remedies.METHODS)
 KEYS = {"standard": "std", "KL annealing": "anneal", "free bits": "fb", "VampPrior": "vamp", "IAF": "iaf"}
 #: the chance that any of the chapter's paired comparisons (each remedy against the standard VAE,
 #: each K against K = 1) calls a difference clear that the test images do not support (Bonferroni)
 FALSE_ALARM = 0.05
-
-
-@dataclass(frozen=True)
-class Remedies:
-    """What sets the four variants of the standard VAE apart."""
-
-    warmup: float  # KL annealing: the fraction of the training steps over which beta_t rises to 1
-    free_bits: float  # nats per latent dimension
-    n_components: int  # the VampPrior's pseudo-inputs
-    iaf_steps: int
-    iaf_hidden: int
-
-    def __post_init__(self) -> None:
-        if not 0 < self.warmup <= 1 or self.free_bits < 0:
-            raise ValueError(f"need 0 < warmup <= 1 and free_bits >= 0, got {self.warmup}, {self.free_bits}")
 
 
 @dataclass(frozen=True)
@@ -120,30 +96,12 @@ SETTINGS = ByProfile(
 )
 
 
-def build(method: str, shape: tuple[int, int, int], s: BetterPriorsSettings, n_train: int):
-    """The model of ``method`` (untrained), the loss it is trained on, and what sets it apart: its
-    settings, for the checkpoint's key."""
-    b, r = s.budget, s.remedies
-    common = (shape, b.n_latent, 1.0, b.channels)
-    if method == "standard":
-        return ConvVAE(*common), "elbo_loss", {}
-    if method == "KL annealing":
-        steps = max(1, round(r.warmup * b.epochs * math.ceil(n_train / b.batch_size)))
-        return AnnealedConvVAE(*common, warmup_steps=steps), "annealed_loss", {"warmup_steps": steps}
-    if method == "free bits":
-        return FreeBitsConvVAE(*common, free_bits=r.free_bits), "free_bits_loss", {"kappa": r.free_bits}
-    if method == "VampPrior":
-        return PriorVAE(*common, kind="vamp", n_components=r.n_components), "elbo_loss", {"C": r.n_components}
-    if method == "IAF":
-        extra = {"steps": r.iaf_steps, "hidden": r.iaf_hidden}
-        return IAFVAE(*common, n_steps=r.iaf_steps, hidden=r.iaf_hidden), "elbo_loss", extra
-    raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-
-
 def train_method(prep: Prepared, s: BetterPriorsSettings, method: str, log: RunLog | None = None) -> Trained:
     """Train (or load) the model of ``method`` on ``prep`` with the settings' shared budget."""
     torch.manual_seed(s.seed)
-    model, loss_key, extra = build(method, tuple(prep.train_x.shape[1:]), s, len(prep.train_x))
+    model, loss_key, extra = build(
+        method, tuple(prep.train_x.shape[1:]), s.budget, s.remedies, len(prep.train_x)
+    )
     config = {"budget": asdict(s.budget), "method": method, **extra}
     schedule = s.budget.schedule(s.seed, s.eval_batch_size)
     return fit_image_model(prep, f"better_{KEYS[method]}", model, schedule, config, loss_key, log)
@@ -204,17 +162,11 @@ class BetterPriorsResult:
 
     def versus_standard(self) -> dict[str, PairedDifference]:
         """Each remedy's bits per dimension from L_K minus the standard VAE's, paired over the test images."""
-        std = self.methods["standard"].report.bound.per_image
-        return {
-            m: paired_difference(r.report.bound.per_image, std)
-            for m, r in self.methods.items()
-            if m != "standard"
-        }
+        return against_reference({m: r.report.bound.per_image for m, r in self.methods.items()}, "standard")
 
     def versus_k1(self) -> dict[int, PairedDifference]:
         """Each K > 1's bits per dimension from L_K' minus the K = 1 model's, paired over the test images."""
-        first = self.iwae[0].report.bound.per_image
-        return {p.k: paired_difference(p.report.bound.per_image, first) for p in self.iwae[1:]}
+        return against_reference({p.k: p.report.bound.per_image for p in self.iwae}, 1)
 
     def clear_threshold(self) -> float:
         """|z| beyond which a paired difference is called clear: Bonferroni over all the comparisons."""
@@ -228,23 +180,11 @@ class BetterPriorsResult:
         rows = {}
         for m, r in self.methods.items():
             e = r.report
-            rows[m] = (
-                e.bound.total,
-                "" if m == "standard" else with_se(diffs[m].mean, diffs[m].se, sign=True),
-                e.elbo.total,
-                e.rate,
-                e.distortion,
-                f"{e.active} of {d}",
-                str(e.directions),
-            )
-        columns = (
-            f"bits/dim (L_{k})",
-            "minus standard",
-            "bits/dim (ELBO)",
-            "rate (nats)",
-            "distortion (nats)",
-        )
-        return Table((*columns, "active units", "active directions"), rows, digits=3)
+            diff = "" if m == "standard" else with_se(diffs[m].mean, diffs[m].se, sign=True)
+            rows[m] = (e.bound.total, diff, e.elbo.total, e.rate, e.distortion, f"{e.active} of {d}")
+            rows[m] += (str(e.directions),)
+        columns = (f"bits/dim (L_{k})", "minus standard", "bits/dim (ELBO)", "rate (nats)")
+        return Table((*columns, "distortion (nats)", "active units", "active directions"), rows, digits=3)
 
     def iwae_table(self) -> Table:
         """Training with L_K: bits per dimension from L_K (the estimate) and the ELBO, gap, active units."""
@@ -302,10 +242,7 @@ class BetterPriorsResult:
         most = max(r.report.active for r in ranked)
         diffs, z = self.versus_standard(), self.clear_threshold()
         each = {m: r.report.bound.per_image for m, r in self.methods.items()}
-        others = [m for m in self.methods if m != "standard"]
-        v["pair_corr_min"] = min(np.corrcoef(each[m], each["standard"])[0, 1] for m in others)
-        sd_std = each["standard"].std(ddof=1)
-        v["pair_sd_ratio"] = max((each[m] - each["standard"]).std(ddof=1) for m in others) / sd_std
+        v["pair_corr_min"], v["pair_sd_ratio"] = pairing_gain(each, "standard")
         for m, d in diffs.items():
             v |= {f"{KEYS[m]}_diff": d.mean, f"{KEYS[m]}_diff_se": d.se}
         v |= {
@@ -357,11 +294,7 @@ class BetterPriorsResult:
             if top.k == 1
             else f"the K = {top.k} model's, {with_se(gain, by_k[top.k].se)} bits per dimension below "
             "the K = 1 model's",
-            "iwae_clear": "for no K > 1 is the difference from K = 1"
-            if not clear
-            else f"for K = {clear[0]} the difference from K = 1 is"
-            if len(clear) == 1
-            else "for " + " and ".join(f"K = {k}" for k in clear) + " the differences from K = 1 are",
+            "iwae_clear": ", ".join(f"K = {k}" for k in clear) or "none",
         }
         return {k: (x if isinstance(x, (int, str)) else float(x)) for k, x in v.items()}
 
