@@ -36,8 +36,9 @@ def dequantize(
     return x + bin_width * (u - 0.5)
 
 
-def bits_per_dim_from_nats(nll_nats: float, n_dims: int, bin_width: float = BIN_WIDTH) -> float:
-    """Bits per dimension of discrete data from a density's NLL (nats per example, continuous scale)."""
+def bits_per_dim_from_nats(nll_nats, n_dims: int, bin_width: float = BIN_WIDTH):
+    """Bits per dimension of discrete data from a density's NLL (nats per example, continuous scale):
+    a float, or an array of examples' NLLs elementwise."""
     if n_dims < 1 or not bin_width > 0:
         raise ValueError(f"need n_dims >= 1 and bin_width > 0, got {n_dims}, {bin_width}")
     return (nll_nats / n_dims - math.log(bin_width)) / math.log(2)
@@ -114,7 +115,7 @@ def bits_per_dim(
         model.train(was_training)
         scale = n * n_dims * math.log(2)
         total = bits_per_dim_from_nats((recon_sum + kl_sum) / n, n_dims, bin_width)
-        each = _bits(torch.cat(nats), n_dims, bin_width)
+        each = bits_per_dim_from_nats(torch.cat(nats).numpy(), n_dims, bin_width)
         return BitsPerDim(total, recon_sum / scale, kl_sum / scale, offset, per_image=each)
     chunk, rows = min(k, IW_CHUNK), images_per_step(k, batch_size)
     bound_sum = 0.0
@@ -126,10 +127,5 @@ def bits_per_dim(
         nats.append(-bound)
     model.train(was_training)
     total = bits_per_dim_from_nats(-bound_sum / n, n_dims, bin_width)
-    each = _bits(torch.cat(nats), n_dims, bin_width)
+    each = bits_per_dim_from_nats(torch.cat(nats).numpy(), n_dims, bin_width)
     return BitsPerDim(total=total, recon=None, kl=None, discretisation=offset, k=k, per_image=each)
-
-
-def _bits(nats: torch.Tensor, n_dims: int, bin_width: float) -> np.ndarray:
-    """:func:`bits_per_dim_from_nats` of each example: (N,) nats -> (N,) bits per dimension."""
-    return ((nats.numpy() / n_dims - math.log(bin_width)) / math.log(2)).astype(np.float64)

@@ -160,17 +160,25 @@ class BetterPriorsResult:
     label_names: tuple[str, ...]
     log: RunLog
 
+    def per_image_bounds(self) -> dict[str, np.ndarray]:
+        """Each method's bits per dimension from L_K on each test image: {method: (n,)}."""
+        return {m: r.report.bound.per_image for m, r in self.methods.items()}
+
     def versus_standard(self) -> dict[str, PairedDifference]:
         """Each remedy's bits per dimension from L_K minus the standard VAE's, paired over the test images."""
-        return against_reference({m: r.report.bound.per_image for m, r in self.methods.items()}, "standard")
+        return against_reference(self.per_image_bounds(), "standard")
 
     def versus_k1(self) -> dict[int, PairedDifference]:
         """Each K > 1's bits per dimension from L_K' minus the K = 1 model's, paired over the test images."""
         return against_reference({p.k: p.report.bound.per_image for p in self.iwae}, 1)
 
+    def n_comparisons(self) -> int:
+        """The chapter's paired comparisons: each remedy against the standard VAE, each K against K = 1."""
+        return len(self.methods) - 1 + len(self.iwae) - 1
+
     def clear_threshold(self) -> float:
         """|z| beyond which a paired difference is called clear: Bonferroni over all the comparisons."""
-        return z_threshold(len(self.methods) - 1 + len(self.iwae) - 1, FALSE_ALARM)
+        return z_threshold(self.n_comparisons(), FALSE_ALARM)
 
     def table(self) -> Table:
         """The comparison: bits per dimension from L_K (and the difference from the standard VAE's, with
@@ -241,8 +249,7 @@ class BetterPriorsResult:
         best, gain = ranked[0].method, std.bound.total - ranked[0].report.bound.total
         most = max(r.report.active for r in ranked)
         diffs, z = self.versus_standard(), self.clear_threshold()
-        each = {m: r.report.bound.per_image for m, r in self.methods.items()}
-        v["pair_corr_min"], v["pair_sd_ratio"] = pairing_gain(each, "standard")
+        v["pair_corr_min"], v["pair_sd_ratio"] = pairing_gain(self.per_image_bounds(), "standard")
         for m, d in diffs.items():
             v |= {f"{KEYS[m]}_diff": d.mean, f"{KEYS[m]}_diff_se": d.se}
         v |= {
@@ -256,7 +263,7 @@ class BetterPriorsResult:
             "beat_std": ", ".join(r.method for r in ranked if r.report.bound.total < std.bound.total)
             or "none",
             "z_clear": z,
-            "n_comparisons": len(diffs) + len(self.iwae) - 1,
+            "n_comparisons": self.n_comparisons(),
             "beat_std_clear": ", ".join(m for m, d in diffs.items() if d.z < -z) or "none",
             "above_std_clear": ", ".join(m for m, d in diffs.items() if d.z > z) or "none",
             "most_active": most,
